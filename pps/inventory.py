@@ -1,0 +1,252 @@
+"""The site inventory and the rest of ``pps.toml``.
+
+Strict on purpose: an unknown key, a missing field or a bad value is one line naming it, before
+anything is written.  Relative paths are relative to the directory of the config file, so a
+config can be moved with the tree it describes.
+
+Format (see README "Configuration")::
+
+    [repository]
+    path = "repo"                       # where releases are built (required)
+    url = "https://pps.example.org/repo" # where pull-mode sites fetch from (optional)
+    [infosys]
+    url = "ldap://bdii.example.org:2170" # optional; default: the sites' own GIP output
+    [state]
+    path = "pps-state.sqlite"           # optional; the outcome records
+    [[sites]]
+    name = "INFN-PISA"
+    partner = "silver"                   # none | silver | gold | platinum
+    vos = ["dteam", "ops"]
+    transport = "local"                  # local | ssh
+    root = "sites/INFN-PISA"             # local: the directory standing for the site's /
+    host = "ui.pi.infn.it"  port = 22  user = "pps"  identity = "..."  known_hosts = "..."  # ssh
+    subcluster = "ce01.pi.infn.it"
+    preview_root = "/opt/pps/preview"    # paths at the site
+    info_dir = "/opt/glite/var/info"
+    profile_d = "/etc/profile.d"
+    early_adopter = ["glite-UI"]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from pps.classes import PartnerClass, UpdateClass, targets
+from pps.errors import ConfigError
+from pps.names import check_component, check_site_name, check_vo
+
+TRANSPORTS = ("local", "ssh")
+_SITE_COMMON = {
+    "name",
+    "partner",
+    "vos",
+    "transport",
+    "subcluster",
+    "cluster",
+    "preview_root",
+    "info_dir",
+    "profile_d",
+    "early_adopter",
+}
+_SITE_LOCAL = {"root"}
+_SITE_SSH = {"host", "port", "user", "identity", "known_hosts"}
+_SECTIONS = {
+    "repository": {"path", "url"},
+    "infosys": {"url"},
+    "state": {"path"},
+}
+
+
+@dataclass(frozen=True)
+class Site:
+    """A partner site and how to reach it."""
+
+    name: str
+    partner: PartnerClass
+    vos: tuple[str, ...]
+    transport: str
+    subcluster: str
+    cluster: str = ""
+    preview_root: str = "/opt/pps/preview"
+    info_dir: str = "/opt/glite/var/info"
+    profile_d: str = "/etc/profile.d"
+    early_adopter: tuple[str, ...] = ()
+    #: local transport: the directory that stands for the site's ``/``.
+    root: Path | None = None
+    host: str = ""
+    port: int = 22
+    user: str = ""
+    identity: Path | None = None
+    known_hosts: Path | None = None
+
+    @property
+    def cluster_id(self) -> str:
+        return self.cluster or self.subcluster
+
+    def takes(self, update_class: UpdateClass) -> bool:
+        """Whether this site is a target of releases of *update_class*."""
+        return targets(update_class, self.partner)
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded ``pps.toml``."""
+
+    path: Path
+    repository: Path
+    repository_url: str = ""
+    infosys_url: str = ""
+    state_path: Path | None = None
+    sites: tuple[Site, ...] = field(default_factory=tuple)
+
+    def site(self, name: str) -> Site:
+        for s in self.sites:
+            if s.name == name:
+                return s
+        known = ", ".join(s.name for s in self.sites) or "none"
+        raise ConfigError(f"no site {name!r} in {self.path} (sites: {known})")
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on older Pythons only
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist (give --config or set PPS_CONFIG)"
+        ) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def _str(where: str, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}: {key!r} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _site_path(where: str, key: str, value: Any) -> str:
+    v = _str(where, key, value)
+    if not PurePosixPath(v).is_absolute() or ".." in PurePosixPath(v).parts:
+        raise ConfigError(f"{where}: {key!r} must be an absolute path at the site, got {v!r}")
+    return v
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read and check a ``pps.toml``; raise ConfigError naming the first problem."""
+    path = Path(path)
+    data = _load_toml(path)
+    base = path.parent.resolve()
+
+    def local_path(v: str) -> Path:
+        p = Path(os.path.expanduser(v))
+        return p if p.is_absolute() else base / p
+
+    unknown = set(data) - set(_SECTIONS) - {"sites"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown section {sorted(unknown)[0]!r}")
+    for section, keys in _SECTIONS.items():
+        table = data.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{section}] must be a table")
+        extra = set(table) - keys
+        if extra:
+            raise ConfigError(f"{path}: unknown key {sorted(extra)[0]!r} in [{section}]")
+    repo = data.get("repository", {})
+    if "path" not in repo:
+        raise ConfigError(f"{path}: [repository] needs 'path'")
+    state = data.get("state", {})
+
+    raw_sites = data.get("sites", [])
+    if not isinstance(raw_sites, list):
+        raise ConfigError(f"{path}: 'sites' must be an array of tables ([[sites]])")
+    sites: list[Site] = []
+    for i, raw in enumerate(raw_sites):
+        sites.append(_parse_site(f"{path}: sites[{i}]", raw, local_path))
+    names = [s.name for s in sites]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"{path}: site {dupes[0]!r} is listed twice")
+    return Config(
+        path=path,
+        repository=local_path(_str(f"{path}: [repository]", "path", repo["path"])),
+        repository_url=repo.get("url", ""),
+        infosys_url=data.get("infosys", {}).get("url", ""),
+        state_path=local_path(_str(f"{path}: [state]", "path", state["path"]))
+        if "path" in state
+        else base / "pps-state.sqlite",
+        sites=tuple(sites),
+    )
+
+
+def _parse_site(where: str, raw: Any, local_path: Any) -> Site:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table")
+    if "name" in raw:
+        try:
+            where = f"{where.rsplit(':', 1)[0]}: site {check_site_name(raw['name'])!r}"
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    for key in ("name", "partner", "vos", "transport", "subcluster"):
+        if key not in raw:
+            raise ConfigError(f"{where} is missing the field {key!r}")
+    transport = raw["transport"]
+    if transport not in TRANSPORTS:
+        raise ConfigError(f"{where}: transport {transport!r} is not one of: local, ssh")
+    allowed = _SITE_COMMON | (_SITE_LOCAL if transport == "local" else _SITE_SSH)
+    extra = set(raw) - allowed
+    if extra:
+        key = sorted(extra)[0]
+        hint = f" (not used with transport {transport!r})" if key in _SITE_LOCAL | _SITE_SSH else ""
+        raise ConfigError(f"{where}: unknown key {key!r}{hint}")
+    needed = ("root",) if transport == "local" else ("host", "user", "identity", "known_hosts")
+    for key in needed:
+        if key not in raw:
+            raise ConfigError(f"{where} is missing the field {key!r} (transport {transport!r})")
+    try:
+        partner = PartnerClass.parse(raw["partner"])
+        vos = raw["vos"]
+        if not isinstance(vos, list) or not vos:
+            raise ConfigError(f"{where}: 'vos' must be a non-empty list of VO names")
+        vos = tuple(check_vo(v) for v in vos)
+        ea = raw.get("early_adopter", [])
+        if not isinstance(ea, list):
+            raise ConfigError(f"{where}: 'early_adopter' must be a list of components")
+        port = raw.get("port", 22)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigError(f"{where}: port {port!r} is not a TCP port")
+        kwargs: dict[str, Any] = dict(
+            name=raw["name"],
+            partner=partner,
+            vos=vos,
+            transport=transport,
+            subcluster=_str(where, "subcluster", raw["subcluster"]),
+            cluster=_str(where, "cluster", raw["cluster"]) if "cluster" in raw else "",
+            early_adopter=tuple(check_component(c) for c in ea),
+        )
+        for key in ("preview_root", "info_dir", "profile_d"):
+            if key in raw:
+                kwargs[key] = _site_path(where, key, raw[key])
+        if transport == "local":
+            kwargs["root"] = local_path(_str(where, "root", raw["root"]))
+        else:
+            kwargs.update(
+                host=_str(where, "host", raw["host"]),
+                port=port,
+                user=_str(where, "user", raw["user"]),
+                identity=local_path(_str(where, "identity", raw["identity"])),
+                known_hosts=local_path(_str(where, "known_hosts", raw["known_hosts"])),
+            )
+        return Site(**kwargs)
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None

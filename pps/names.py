@@ -1,0 +1,97 @@
+"""Component, version and VO names, and the RunTimeEnvironment tags built from them.
+
+Tags follow the lcg-ManageVOTag conventions: a per-version, per-VO tag
+``VO-<vo>-PPS-<component>-<version>`` and the site capability tag ``PPS-PREVIEW``.  Values in
+GLUE 1.3 RTE attributes are case-insensitive IA5 strings, so tags are compared case-insensitively.
+Anything outside the grammar is refused with a message naming the value, never escaped into a
+tag: a tag is matched by a ClassAd expression and published over LDAP, and both places must see
+exactly the characters a person typed.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from pps.errors import BadInput
+
+#: The capability tag a site publishes when it accepts non-certified preview clients.
+PREVIEW_CAPABILITY = "PPS-PREVIEW"
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+# VOMS VO names: DNS-like (``vo.neugrid.eu``) or short (``dteam``); no dashes at label edges.
+_VO_RE = re.compile(r"[a-z0-9](?:[a-z0-9_.-]*[a-z0-9])?\Z")
+_MAX_LEN = 100
+_TAG_RE = re.compile(r"VO-(?P<vo>.+?)-PPS-(?P<rest>.+)\Z", re.IGNORECASE)
+
+
+def _check(kind: str, value: object, pattern: re.Pattern[str], allowed: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise BadInput(f"{kind} must be a non-empty string, got {value!r}")
+    if len(value) > _MAX_LEN:
+        raise BadInput(f"{kind} {value[:40]!r}... is longer than {_MAX_LEN} characters")
+    if not pattern.match(value):
+        raise BadInput(f"{kind} {value!r} is not valid: use only {allowed}")
+    return value
+
+
+def check_component(value: object) -> str:
+    """Return *value* if it is a valid component name (``glite-UI``), else raise BadInput."""
+    return _check("component", value, _NAME_RE, "letters, digits, '.', '_' and '-'")
+
+
+def check_version(value: object) -> str:
+    """Return *value* if it is a valid version (``3.2.8-0``), else raise BadInput."""
+    return _check("version", value, _NAME_RE, "letters, digits, '.', '_' and '-'")
+
+
+def check_vo(value: object) -> str:
+    """Return *value* if it is a valid VO name as VOMS allows (``vo.neugrid.eu``)."""
+    return _check("VO name", value, _VO_RE, "lower-case letters, digits, '.', '_' and '-'")
+
+
+def check_site_name(value: object) -> str:
+    """Return *value* if it is a usable site name (GOCDB style: ``INFN-PISA``, ``UKI-LT2-QMUL``)."""
+    return _check("site name", value, _NAME_RE, "letters, digits, '.', '_' and '-'")
+
+
+def version_tag(vo: str, component: str, version: str) -> str:
+    """The RunTimeEnvironment tag announcing *component* *version* to *vo* at a site.
+
+    >>> version_tag("dteam", "glite-UI", "3.2.8-0")
+    'VO-dteam-PPS-glite-UI-3.2.8-0'
+    """
+    return f"VO-{check_vo(vo)}-PPS-{check_component(component)}-{check_version(version)}"
+
+
+class ParsedTag(NamedTuple):
+    """The parts of a per-version preview tag. ``component`` and ``version`` are split at the
+    last ``-`` that is followed by a digit (components may contain dashes, versions start with a
+    digit), so ``VO-dteam-PPS-glite-UI-3.2.8-0`` gives ``glite-UI`` and ``3.2.8-0``."""
+
+    vo: str
+    component: str
+    version: str
+
+
+def parse_version_tag(tag: str) -> ParsedTag | None:
+    """Split a preview tag into VO, component and version; ``None`` for any other tag.
+
+    The split is ambiguous in general (``a-1-2``): callers that know the releases should prefer
+    :func:`version_tag` and compare tags case-insensitively, which is what the bulletin does.
+    """
+    m = _TAG_RE.match(tag)
+    if not m:
+        return None
+    rest = m.group("rest")
+    for i in range(len(rest) - 1, 0, -1):
+        if rest[i] == "-" and i + 1 < len(rest) and rest[i + 1].isdigit():
+            component, version = rest[:i], rest[i + 1 :]
+            if _NAME_RE.match(component) and _NAME_RE.match(version):
+                return ParsedTag(m.group("vo"), component, version)
+    return None
+
+
+def same_tag(a: str, b: str) -> bool:
+    """Tags compare case-insensitively (GLUE 1.3 RTE values are caseIgnoreIA5)."""
+    return a.casefold() == b.casefold()

@@ -1,0 +1,221 @@
+"""The preview repository: a directory of static files and its ``index.json``.
+
+Layout (any web server, or a plain directory, serves it)::
+
+    index.json
+    <stage>/<component>/<version>/<component>-<version>.tar.gz
+    <stage>/<component>/<version>/<component>-<version>.tar.gz.sha256
+    <stage>/<component>/<version>/<component>-<version>.manifest.json
+
+``index.json`` is ``{"format": "pps-index/1", "releases": [...]}``; each release records where
+its tarball is (relative to the repository root), its sha256 and size, its classes, dates and
+URLs.  Fields this version does not know are kept on a round trip, so an older tool never drops
+what a newer one wrote.  The index is written atomically under a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pps.classes import ReleaseType, UpdateClass
+from pps.errors import AlreadyExists, BadInput, NotFound
+from pps.fsutil import atomic_write, locked
+from pps.names import check_component, check_version
+
+INDEX_NAME = "index.json"
+INDEX_FORMAT = "pps-index/1"
+LOCK_NAME = ".index.lock"
+
+#: Repository stages, in the order a release moves through them.
+STAGES = ("unverified", "staged-rollout", "production")
+
+
+def release_dir(stage: str, component: str, version: str) -> str:
+    """Directory of a release inside the repository, relative to its root."""
+    if stage not in STAGES:
+        raise BadInput(f"stage {stage!r} is not one of: {', '.join(STAGES)}")
+    return f"{stage}/{check_component(component)}/{check_version(version)}"
+
+
+def tarball_name(component: str, version: str) -> str:
+    return f"{component}-{version}.tar.gz"
+
+
+def manifest_name(component: str, version: str) -> str:
+    return f"{component}-{version}.manifest.json"
+
+
+@dataclass(frozen=True)
+class Release:
+    """One release as the index records it."""
+
+    component: str
+    version: str
+    stage: str
+    tarball: str
+    sha256: str
+    size: int
+    update_class: UpdateClass
+    release_type: ReleaseType
+    created: str = ""
+    manifest: str = ""
+    notes_url: str = ""
+    feedback_url: str = ""
+    embargo: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        check_component(self.component)
+        check_version(self.version)
+        object.__setattr__(self, "update_class", UpdateClass.parse(str(self.update_class)))
+        object.__setattr__(self, "release_type", ReleaseType.parse(str(self.release_type)))
+        if self.stage not in STAGES:
+            raise BadInput(f"stage {self.stage!r} is not one of: {', '.join(STAGES)}")
+        _check_relpath(self.tarball, "tarball")
+        if self.manifest:
+            _check_relpath(self.manifest, "manifest")
+        sha = self.sha256
+        if not (
+            isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)
+        ):
+            raise BadInput(f"sha256 {sha!r} of {self.key} is not 64 lower-case hex digits")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
+            raise BadInput(f"size {self.size!r} of {self.key} is not a byte count")
+
+    @property
+    def key(self) -> str:
+        return f"{self.component} {self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            v = getattr(self, f.name)
+            d[f.name] = v.value if isinstance(v, (UpdateClass, ReleaseType)) else v
+        d.update(self.extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Release:
+        if not isinstance(data, dict):
+            raise BadInput("an index entry is not a JSON object")
+        names = {f.name for f in fields(cls)} - {"extra"}
+        try:
+            kwargs = {k: data[k] for k in names if k in data}
+            return cls(**kwargs, extra={k: v for k, v in data.items() if k not in names})
+        except TypeError as e:
+            raise BadInput(f"index entry {data.get('component')!r} is incomplete: {e}") from None
+
+
+def _check_relpath(path: object, what: str) -> None:
+    if not isinstance(path, str) or not path or path.startswith("/") or ".." in path.split("/"):
+        raise BadInput(f"{what} path {path!r} must be relative to the repository root")
+
+
+@dataclass
+class Index:
+    """All releases of a repository."""
+
+    releases: list[Release] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def find(self, component: str, version: str) -> Release:
+        """The release *component* *version*, or NotFound naming what exists instead."""
+        check_component(component)
+        check_version(version)
+        for r in self.releases:
+            if r.component == component and r.version == version:
+                return r
+        known = sorted(r.version for r in self.releases if r.component == component)
+        if known:
+            raise NotFound(
+                f"no release {component} {version} in the repository "
+                f"(known versions of {component}: {', '.join(known)})"
+            )
+        comps = sorted({r.component for r in self.releases})
+        hint = f" (known components: {', '.join(comps)})" if comps else " (it has no releases)"
+        raise NotFound(f"no component {component!r} in the repository{hint}")
+
+    def add(self, release: Release) -> None:
+        """Add a new release; an existing one is never overwritten."""
+        for r in self.releases:
+            if r.component == release.component and r.version == release.version:
+                raise AlreadyExists(
+                    f"release {release.key} already exists (stage {r.stage}); "
+                    "releases are never overwritten: make a new version"
+                )
+        self.releases.append(release)
+
+    def replace(self, release: Release) -> None:
+        """Swap the record of an existing release (same component and version)."""
+        for i, r in enumerate(self.releases):
+            if r.component == release.component and r.version == release.version:
+                self.releases[i] = release
+                return
+        raise NotFound(f"no release {release.key} in the repository")
+
+    def to_json(self) -> bytes:
+        data = {"format": INDEX_FORMAT, **self.extra}
+        data["releases"] = [
+            r.to_dict() for r in sorted(self.releases, key=lambda r: (r.component, r.version))
+        ]
+        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str, source: str = "index.json") -> Index:
+        try:
+            data = json.loads(raw)
+        except ValueError as e:
+            raise BadInput(f"{source} is not valid JSON: {e}") from None
+        if not isinstance(data, dict) or not isinstance(data.get("releases"), list):
+            raise BadInput(f"{source} has no 'releases' list")
+        fmt = data.get("format", INDEX_FORMAT)
+        if fmt != INDEX_FORMAT:
+            raise BadInput(f"{source} format {fmt!r} is not {INDEX_FORMAT!r}")
+        extra = {k: v for k, v in data.items() if k not in ("format", "releases")}
+        return cls([Release.from_dict(r) for r in data["releases"]], extra)
+
+
+class Repository:
+    """A repository on a local file system (the release manager's side)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / INDEX_NAME
+
+    def load(self) -> Index:
+        """The current index (an empty one for a repository not created yet)."""
+        try:
+            raw = self.index_path.read_bytes()
+        except FileNotFoundError:
+            return Index()
+        return Index.from_json(raw, str(self.index_path))
+
+    def locked(self) -> Any:
+        """Hold the repository's write lock (``with repo.locked(): ...``)."""
+        return locked(self.root / LOCK_NAME)
+
+    def save(self, index: Index) -> None:
+        atomic_write(self.index_path, index.to_json())
+
+    def path_of(self, relpath: str) -> Path:
+        _check_relpath(relpath, "repository")
+        return self.root / relpath
+
+
+def with_stage(release: Release, stage: str) -> Release:
+    """The same release moved to *stage* (paths follow the stage directory)."""
+    old = release_dir(release.stage, release.component, release.version)
+    new = release_dir(stage, release.component, release.version)
+    move = lambda p: p.replace(old, new, 1) if p.startswith(old + "/") else p  # noqa: E731
+    return replace(
+        release, stage=stage, tarball=move(release.tarball), manifest=move(release.manifest)
+    )
