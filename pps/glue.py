@@ -142,7 +142,7 @@ class Entry:
         return objectclass.lower() in (v.lower() for v in self.get("objectClass"))
 
 
-_ATTR_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]*(?:;[A-Za-z0-9-]+)*)(::?|:<)\s?(.*)\Z", re.DOTALL)
+_ATTR_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]*(?:;[A-Za-z0-9-]+)*)(:<|::|:)\s?(.*)\Z", re.DOTALL)
 
 
 def parse_ldif(text: str, source: str = "LDIF") -> list[Entry]:

@@ -66,7 +66,7 @@ def version_tag(vo: str, component: str, version: str) -> str:
 
 class ParsedTag(NamedTuple):
     """The parts of a per-version preview tag. ``component`` and ``version`` are split at the
-    last ``-`` that is followed by a digit (components may contain dashes, versions start with a
+    first ``-`` that is followed by a digit (components may contain dashes, versions start with a
     digit), so ``VO-dteam-PPS-glite-UI-3.2.8-0`` gives ``glite-UI`` and ``3.2.8-0``."""
 
     vo: str
@@ -84,8 +84,8 @@ def parse_version_tag(tag: str) -> ParsedTag | None:
     if not m:
         return None
     rest = m.group("rest")
-    for i in range(len(rest) - 1, 0, -1):
-        if rest[i] == "-" and i + 1 < len(rest) and rest[i + 1].isdigit():
+    for i in range(1, len(rest) - 1):
+        if rest[i] == "-" and rest[i + 1].isdigit():
             component, version = rest[:i], rest[i + 1 :]
             if _NAME_RE.match(component) and _NAME_RE.match(version):
                 return ParsedTag(m.group("vo"), component, version)

@@ -1,0 +1,438 @@
+"""The ``pps`` command line: thin on purpose.
+
+Each command parses its options, calls library code in :mod:`distributor`, :mod:`bulletin` or
+:mod:`jdl_templates`, and prints.  Domain errors become exit codes in one place
+(:class:`PPSGroup`): bad input (a name outside the grammar, an unknown release, a wrong config)
+is exit 2 with one line naming the value; an operation that failed is exit 1.  Every listing
+command takes ``--json`` for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pps import __version__
+from pps.classes import ReleaseType, UpdateClass
+from pps.errors import AlreadyExists, BadInput, ConfigError, NotFound, PPSError
+from pps.inventory import Config, load_config
+from pps.manifest import LocalTest
+from pps.repository import Release, Repository
+
+CONFIG_HELP = "The pps configuration file (site inventory, repository, state)."
+
+
+class BadInputError(click.ClickException):
+    """Bad input: exit 2, one line."""
+
+    exit_code = 2
+
+
+class PPSGroup(click.Group):
+    """Turns pps errors into click errors, for every subcommand, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (BadInput, NotFound, AlreadyExists) as e:
+            raise BadInputError(str(e)) from None
+        except PPSError as e:
+            raise click.ClickException(str(e)) from None
+
+
+class TestOption(click.ParamType):
+    name = "NAME=COMMAND"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> LocalTest:
+        if isinstance(value, LocalTest):
+            return value
+        try:
+            return LocalTest.parse_option(value)
+        except BadInput as e:
+            self.fail(str(e), param, ctx)
+
+
+class State:
+    """``ctx.obj``: the config, loaded on first use."""
+
+    def __init__(self, config_path: str) -> None:
+        self.config_path = Path(config_path)
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def repo(self) -> Repository:
+        return Repository(self.config.repository)
+
+    def store(self) -> Any:
+        from distributor.state import StateStore
+
+        assert self.config.state_path is not None
+        return StateStore(self.config.state_path)
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+@click.group(cls=PPSGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="PPS_CONFIG",
+    default="pps.toml",
+    show_default=True,
+    show_envvar=True,
+    help=CONFIG_HELP,
+)
+@click.version_option(__version__, prog_name="pps")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str) -> None:
+    """Roll preview versions of grid clients out to partner sites.
+
+    A preview is built into the repository (``pps release create``), pushed to the sites its
+    update class targets (``pps push``), installed beside production and tested there by the
+    site-side probe, and announced as a RunTimeEnvironment tag.  ``pps bulletin build`` writes
+    the live version map; ``pps jdl`` prints the JDL that selects a version.  Try ``pps demo``.
+    """
+    ctx.obj = State(config_path)
+
+
+# ---------------------------------------------------------------------------------- release
+@cli.group(cls=PPSGroup)
+def release() -> None:
+    """Create and list releases in the repository."""
+
+
+@release.command("create")
+@click.argument("component")
+@click.argument("version")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The directory tree to pack. A pps-tests.toml in it lists the local tests.",
+)
+@click.option(
+    "--class",
+    "update_class",
+    required=True,
+    type=click.Choice(UpdateClass.values()),
+    help="The update class: it decides which sites get the release.",
+)
+@click.option(
+    "--type",
+    "release_type",
+    required=True,
+    type=click.Choice(ReleaseType.values()),
+    help="The EGI release type: it sets the staged-rollout timeline.",
+)
+@click.option(
+    "--test",
+    "tests",
+    multiple=True,
+    type=TestOption(),
+    help="A local test run at each site in the preview environment (repeatable).",
+)
+@click.option("--setup", help="A script in the tree that the preview environment sources.")
+@click.option("--notes-url", default="", help="Where the release notes are.")
+@click.option("--feedback-url", default="", help="Where users give feedback on this preview.")
+@click.option("--embargo", is_flag=True, help="Keep the release out of every public output.")
+@click.option("--json", "as_json", is_flag=True, help="Print the release record as JSON.")
+@pass_state
+def release_create(
+    state: State,
+    component: str,
+    version: str,
+    source: Path,
+    update_class: str,
+    release_type: str,
+    tests: tuple[LocalTest, ...],
+    setup: str | None,
+    notes_url: str,
+    feedback_url: str,
+    embargo: bool,
+    as_json: bool,
+) -> None:
+    """Build COMPONENT VERSION from a directory into the repository's unverified stage.
+
+    The tarball is reproducible: the same tree gives the same sha256.  An existing release is
+    never overwritten.
+
+    Example: pps release create glite-UI 3.2.8-0 --from ./ui --class bc-client --type revision
+    """
+    from distributor.releases import create_release
+
+    rel = create_release(
+        state.repo,
+        component,
+        version,
+        source=source,
+        update_class=update_class,
+        release_type=release_type,
+        tests=tests,
+        setup=setup,
+        notes_url=notes_url,
+        feedback_url=feedback_url,
+        embargo=embargo,
+    )
+    if as_json:
+        emit_json(rel.to_dict())
+    else:
+        click.echo(
+            f"created {rel.component} {rel.version} ({rel.update_class.value}, "
+            f"{rel.release_type.value}) in {rel.stage}: {rel.tarball} sha256 {rel.sha256}"
+        )
+
+
+@release.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the index entries as JSON.")
+@pass_state
+def release_list(state: State, as_json: bool) -> None:
+    """List the releases in the repository."""
+    releases = sorted(state.repo.load().releases, key=lambda r: (r.component, r.version))
+    if as_json:
+        emit_json([r.to_dict() for r in releases])
+        return
+    if not releases:
+        click.echo(f"no releases in {state.config.repository}")
+        return
+    rows = [(r.component, r.version, r.stage, r.update_class.value, r.release_type.value)
+            for r in releases]  # fmt: skip
+    _table(("COMPONENT", "VERSION", "STAGE", "CLASS", "TYPE"), rows)
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for row in (header, *rows):
+        cells = [str(c).ljust(w) for c, w in zip(row, widths)]
+        click.echo("  ".join(cells).rstrip())
+
+
+# ------------------------------------------------------------------------------------- push
+@cli.command()
+@click.argument("component")
+@click.argument("version")
+@click.option("--site", "sites", multiple=True, help="Push to this site only (repeatable).")
+@click.option(
+    "--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
+    help="How many sites to work on at once.",
+)  # fmt: skip
+@click.option(
+    "--timeout", default=600.0, show_default=True, type=click.FloatRange(1, 86400),
+    help="Seconds the probe may take at one site.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
+@pass_state
+def push(
+    state: State,
+    component: str,
+    version: str,
+    sites: tuple[str, ...],
+    parallel: int,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Push COMPONENT VERSION to every site its update class targets, and test it there.
+
+    bc-client goes to every preview site, nbc-client to silver sites, bc-server to gold and
+    nbc-server to platinum ones.  At each site the probe verifies the tarball, installs it
+    beside production, runs the local tests and publishes (or withdraws) the tag.  Exits 1 if
+    any site failed.
+    """
+    from distributor.push import push_release, target_sites
+
+    rel = state.repo.load().find(component, version)
+    targets = target_sites(state.config, rel, sites)
+    if not targets:
+        raise click.ClickException(
+            f"no site in {state.config.path} takes {rel.update_class.value} releases"
+        )
+    total = len(targets)
+    done = 0
+
+    def progress(o: Any) -> None:
+        nonlocal done
+        done += 1
+        click.echo(f"[{done}/{total}] {o.site}: {o.state} ({o.seconds:.1f}s)", err=True)
+
+    click.echo(f"pushing {rel.component} {rel.version} to {total} site(s)", err=True)
+    with state.store() as store:
+        report = push_release(
+            state.repo, rel, targets, store, parallel=parallel, timeout=timeout,
+            on_outcome=progress,
+        )  # fmt: skip
+    if as_json:
+        emit_json({"release": rel.to_dict(), "outcomes": [asdict(o) for o in report.outcomes]})
+    else:
+        _table(
+            ("SITE", "STATE", "SUMMARY"), [(o.site, o.state, o.summary) for o in report.outcomes]
+        )
+        ok = total - len(report.failed)
+        click.echo(f"{ok}/{total} site(s) without failure")
+    if report.failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("component", required=False)
+@click.argument("version", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
+@pass_state
+def status(state: State, component: str | None, version: str | None, as_json: bool) -> None:
+    """Show the latest outcome at every site, for all releases or one."""
+    with state.store() as store:
+        outcomes = store.latest(component, version)
+    if as_json:
+        emit_json([asdict(o) for o in outcomes])
+        return
+    if not outcomes:
+        click.echo("no outcomes recorded yet")
+        return
+    _table(
+        ("COMPONENT", "VERSION", "SITE", "STATE", "AT", "SUMMARY"),
+        [(o.component, o.version, o.site, o.state, o.at, o.summary) for o in outcomes],
+    )
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the sites as JSON.")
+@pass_state
+def sites(state: State, as_json: bool) -> None:
+    """List the partner sites of the inventory and what they take."""
+    rows = []
+    for s in state.config.sites:
+        takes = [u.value for u in UpdateClass if s.takes(u)]
+        rows.append({"name": s.name, "partner": s.partner.value, "transport": s.transport,
+                     "vos": list(s.vos), "takes": takes})  # fmt: skip
+    if as_json:
+        emit_json(rows)
+        return
+    _table(
+        ("SITE", "PARTNER", "TRANSPORT", "VOS", "TAKES"),
+        [(r["name"], r["partner"], r["transport"], ",".join(r["vos"]), ",".join(r["takes"]))
+         for r in rows],
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------------- bulletin
+@cli.group(cls=PPSGroup)
+def bulletin() -> None:
+    """The live version map for VO users."""
+
+
+@bulletin.command("build")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write index.html, map.json and feed.atom into.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@pass_state
+def bulletin_build(state: State, out: Path, as_json: bool) -> None:
+    """Write the bulletin from what the sites publish and the repository index."""
+    from distributor.infosys import build_bulletin
+
+    paths, errors = build_bulletin(state.config, out)
+    if as_json:
+        emit_json({"written": [str(p) for p in paths], "site_errors": errors})
+        return
+    for name, err in sorted(errors.items()):
+        click.echo(f"warning: {name}: {err}", err=True)
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+# -------------------------------------------------------------------------------------- jdl
+@cli.command()
+@click.argument("component")
+@click.argument("version")
+@click.option("--vo", required=True, help="The VO the job runs in (the tag is per VO).")
+@click.option("--template", default="job", show_default=True, help="Which JDL template.")
+@click.option("--executable", default="/bin/hostname", show_default=True, help="The job's program.")
+@click.option("--arguments", default="", help="The job's arguments.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@pass_state
+def jdl(
+    state: State,
+    component: str,
+    version: str,
+    vo: str,
+    template: str,
+    executable: str,
+    arguments: str,
+    out: Path | None,
+) -> None:
+    """Print a gLite-WMS JDL that runs only where COMPONENT VERSION is live for VO.
+
+    When a configuration is found, the release must exist in its repository.
+    """
+    import jdl_templates
+
+    try:
+        index = state.repo.load()
+    except ConfigError:
+        if state.config_path.exists():
+            raise
+        index = None  # no configuration: render without checking the repository
+    if index is not None:
+        _check_public(index.find(component, version))
+    text = jdl_templates.render(
+        template, component=component, version=version, vo=vo, executable=executable,
+        arguments=arguments,
+    )  # fmt: skip
+    if out:
+        from pps.fsutil import atomic_write
+
+        atomic_write(out, text.encode())
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _check_public(rel: Release) -> None:
+    if rel.embargo:
+        click.echo(f"note: {rel.key} is embargoed: do not share this JDL publicly", err=True)
+
+
+# ------------------------------------------------------------------------------------- demo
+@cli.command()
+@click.option(
+    "--out", default="demo-output", show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to build the demo grid (emptied first if it holds an earlier demo).",
+)  # fmt: skip
+def demo(out: Path) -> None:
+    """Build a demo grid of local sites and run the whole preview pipeline on it.
+
+    Six partner sites (directories) with a fake production client, a repository, one
+    backward compatible and one non backward compatible client release pushed to them, and
+    the bulletin.  Nothing outside OUT is touched; no server is needed.
+    """
+    from distributor.demo import run_demo
+
+    ok = run_demo(out, echo=click.echo)
+    if not ok:
+        sys.exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="pps")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,268 @@
+"""The embedded demo: a whole preview grid on one machine, no servers.
+
+``pps demo`` builds, under one directory, a repository, six local partner sites of mixed classes
+(each a directory tree with a fake production client and its ``profile.d``), and two releases of
+fake clients; it pushes both through the real code path (transport -> probe -> tags -> GIP
+provider -> bulletin) and then checks that what happened is what the rules say must happen:
+
+* ``glite-UI 3.2.8-0`` (bc-client) goes to every site and is live everywhere except FJORD-T3,
+  whose production ``profile.d`` points ``GLITE_LOCATION`` at a missing directory, so the
+  inherited-environment test fails there and the tag is withheld;
+* ``glite-WN 3.3.0-1`` (nbc-client) goes to the silver sites only and is live only at AURORA-LCG2,
+  the silver site that has a local configuration hook; BOREAL-T2 waits for its hook (WARNING).
+
+Running it again starts from a clean directory (only a directory it made itself is emptied).
+"""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pps.errors import BadInput
+from pps.inventory import load_config
+from pps.repository import Repository
+
+MARKER = ".pps-demo"
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    name: str
+    partner: str
+    vos: tuple[str, ...]
+    hook: bool = False
+    broken_profile: bool = False
+
+
+SITES = (
+    DemoSite("AURORA-LCG2", "silver", ("dteam", "vo.neugrid.eu"), hook=True),
+    DemoSite("BOREAL-T2", "silver", ("dteam",)),
+    DemoSite("CORAL-GRID", "gold", ("dteam", "ops")),
+    DemoSite("DELTA-HEP", "none", ("dteam",)),
+    DemoSite("EMBER-CLOUD", "platinum", ("ops", "dteam")),
+    DemoSite("FJORD-T3", "none", ("dteam",), broken_profile=True),
+)
+
+UI = ("glite-UI", "3.2.8-0", "bc-client", "revision")
+WN = ("glite-WN", "3.3.0-1", "nbc-client", "minor")
+#: What the rules say must be live after the demo.
+EXPECTED_LIVE = {
+    UI[:2]: {s.name for s in SITES if not s.broken_profile},
+    WN[:2]: {s.name for s in SITES if s.partner == "silver" and s.hook},
+}
+
+
+def _write(path: Path, text: str, executable: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip())
+    if executable:
+        path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+
+
+def _prepare(out: Path) -> None:
+    if out.exists():
+        if not out.is_dir():
+            raise BadInput(f"--out {out} exists and is not a directory")
+        if any(out.iterdir()) and not (out / MARKER).exists():
+            raise BadInput(
+                f"--out {out} is not empty and was not made by pps demo: not touching it"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / MARKER).write_text("made by pps demo; emptied by the next pps demo\n")
+
+
+def _write_site(root: Path, site: DemoSite) -> None:
+    glite = root / "opt/glite"
+    _write(
+        glite / "bin/glite-wms-job-submit",
+        """\
+        #!/bin/sh
+        echo "glite-wms-job-submit 3.1.0-1 (production)"
+        """,
+        executable=True,
+    )
+    location = root / ("opt/glite-missing" if site.broken_profile else "opt/glite")
+    _write(
+        root / "etc/profile.d/grid-env.sh",
+        f"""\
+        # production grid environment of {site.name}
+        export GLITE_LOCATION="{location}"
+        export PATH="$GLITE_LOCATION/bin:$PATH"
+        export SITE_NAME="{site.name}"
+        """,
+    )
+    (root / "opt/glite/var/info").mkdir(parents=True, exist_ok=True)
+    if site.hook:
+        _write(
+            root / "opt/pps/preview/hooks/configure",
+            f"""\
+            #!/bin/sh
+            # local configuration of non backward compatible clients at {site.name}
+            # called as: configure <tree> <component> <version>
+            set -e
+            mkdir -p "$1/etc"
+            printf 'site = %s\\nbatch = pbs\\n' "{site.name}" > "$1/etc/wn.conf"
+            """,
+            executable=True,
+        )
+
+
+def _write_sources(src: Path) -> tuple[Path, Path]:
+    ui = src / "glite-UI-3.2.8-0"
+    _write(
+        ui / "bin/glite-wms-job-submit",
+        """\
+        #!/bin/sh
+        echo "glite-wms-job-submit 3.2.8-0 (preview)"
+        """,
+        executable=True,
+    )
+    _write(ui / "etc/preview.sh", "export GLITE_UI_PREVIEW=3.2.8-0\n")
+    _write(
+        ui / "pps-tests.toml",
+        """\
+        setup = "etc/preview.sh"
+
+        [[tests]]
+        name = "preview-first-on-path"
+        command = "glite-wms-job-submit --version | grep -q '3.2.8-0'"
+        timeout = 30
+
+        [[tests]]
+        name = "production-environment-inherited"
+        command = 'test -x "$GLITE_LOCATION/bin/glite-wms-job-submit"'
+        timeout = 30
+        """,
+    )
+    wn = src / "glite-WN-3.3.0-1"
+    _write(
+        wn / "bin/glite-wn-info",
+        """\
+        #!/bin/sh
+        echo "glite-wn-info 3.3.0-1 configured with: $(cat "$PPS_PREVIEW_HOME/etc/wn.conf")"
+        """,
+        executable=True,
+    )
+    _write(
+        wn / "pps-tests.toml",
+        """\
+        [[tests]]
+        name = "site-configuration-present"
+        command = 'test -s "$PPS_PREVIEW_HOME/etc/wn.conf"'
+        timeout = 30
+
+        [[tests]]
+        name = "runs"
+        command = "glite-wn-info | grep -q 3.3.0-1"
+        timeout = 30
+        """,
+    )
+    return ui, wn
+
+
+def _write_config(out: Path) -> Path:
+    lines = [
+        "# pps demo grid: six local partner sites (see README, Configuration)",
+        "[repository]",
+        'path = "repository"',
+        "",
+        "[state]",
+        'path = "pps-state.sqlite"',
+        "",
+    ]
+    for s in SITES:
+        vos = ", ".join(f'"{v}"' for v in s.vos)
+        lines += [
+            "[[sites]]",
+            f'name = "{s.name}"',
+            f'partner = "{s.partner}"',
+            f"vos = [{vos}]",
+            'transport = "local"',
+            f'root = "sites/{s.name}"',
+            f'subcluster = "ce.{s.name.lower()}.example.org"',
+            'preview_root = "/opt/pps/preview"',
+            'info_dir = "/opt/glite/var/info"',
+            'profile_d = "/etc/profile.d"',
+            "",
+        ]
+    path = out / "pps.toml"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
+    """Build and run the demo grid in *out*; True when everything came out as the rules say."""
+    import json
+
+    import jdl_templates
+    from distributor.infosys import build_bulletin
+    from distributor.push import push_release, target_sites
+    from distributor.releases import create_release
+    from distributor.state import StateStore
+
+    out = out.resolve()
+    _prepare(out)
+    echo(f"building a demo grid in {out}")
+    for s in SITES:
+        _write_site(out / "sites" / s.name, s)
+    ui_src, wn_src = _write_sources(out / "src")
+    config = load_config(_write_config(out))
+    repo = Repository(config.repository)
+    echo(f"  {len(SITES)} local sites: " + ", ".join(f"{s.name} ({s.partner})" for s in SITES))
+
+    releases = []
+    for (component, version, uclass, rtype), src in ((UI, ui_src), (WN, wn_src)):
+        rel = create_release(
+            repo, component, version, source=src, update_class=uclass, release_type=rtype,
+            notes_url=f"https://pps.example.org/notes/{component}/{version}",
+            feedback_url=f"https://pps.example.org/feedback/{component}/{version}",
+        )  # fmt: skip
+        releases.append(rel)
+        echo(f"release create {component} {version} ({uclass}): sha256 {rel.sha256[:16]}...")
+
+    assert config.state_path is not None
+    with StateStore(config.state_path) as store:
+        for rel in releases:
+            sites = target_sites(config, rel)
+            echo(f"push {rel.component} {rel.version} -> {len(sites)} site(s)")
+            report = push_release(repo, rel, sites, store)
+            for o in report.outcomes:
+                echo(f"  {o.site:<12} {o.state:<8} {o.summary}")
+
+    paths, errors = build_bulletin(config, out / "bulletin")
+    for name, err in errors.items():
+        echo(f"  warning: {name}: {err}")
+    vmap = json.loads((out / "bulletin" / "map.json").read_text())
+
+    jdl_dir = out / "jdl"
+    jdl_dir.mkdir()
+    for component, version, *_ in (UI, WN):
+        text = jdl_templates.render(
+            "job", component=component, version=version, vo="dteam", executable="/bin/hostname"
+        )
+        (jdl_dir / f"{component}-{version}.dteam.jdl").write_text(text)
+
+    ok = True
+    echo("")
+    echo("what is live now (from the sites' published GLUE information):")
+    for (component, version), expected in EXPECTED_LIVE.items():
+        live = set(vmap["components"].get(component, {}).get(version, {}).get("sites", []))
+        verdict = "as expected" if live == expected else f"EXPECTED {sorted(expected)}"
+        ok = ok and live == expected
+        echo(f"  {component} {version}: {', '.join(sorted(live)) or 'nowhere'} ({verdict})")
+    echo("")
+    echo("look at:")
+    echo(f"  {out / 'bulletin' / 'index.html'}   the live version map (open it in a browser)")
+    echo(f"  {out / 'bulletin' / 'map.json'}     the same for scripts")
+    echo(f"  {jdl_dir}/                          JDL selecting each preview")
+    echo(f"  {out / 'sites'}/<SITE>/opt/glite/var/info   each site's tags files")
+    echo(f"  PPS_CONFIG={out / 'pps.toml'} pps status   every site's outcome")
+    if not ok:
+        echo("the demo did NOT come out as the rules say: see the outcomes above")
+    return ok

@@ -1,0 +1,67 @@
+"""The import direction holds: core <- parts, and nothing imports distributor or probes back."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("pps", "probes", "distributor", "bulletin", "jdl_templates")
+
+
+def imported_top_levels(package: str) -> dict[str, set[str]]:
+    """``{module file: top-level names it imports}`` for every module of *package*."""
+    found = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(ROOT))] = names
+    return found
+
+
+def test_the_core_imports_only_the_standard_library_and_itself():
+    allowed = set(sys.stdlib_module_names) | {"pps", "tomli"}
+    offenders = {
+        f: sorted(n - allowed) for f, n in imported_top_levels("pps").items() if n - allowed
+    }
+    assert offenders == {}
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("pps", {"probes", "distributor", "bulletin", "jdl_templates"}),
+        ("probes", {"distributor", "bulletin", "jdl_templates", "paramiko", "click", "jinja2"}),
+        ("bulletin", {"distributor", "probes", "paramiko"}),
+        ("jdl_templates", {"distributor", "probes", "bulletin", "paramiko"}),
+        ("distributor", {"probes"}),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_parts_do_not_import_against_the_direction(package, forbidden):
+    offenders = {f: sorted(n & forbidden) for f, n in imported_top_levels(package).items()
+                 if n & forbidden}  # fmt: skip
+    assert offenders == {}
+
+
+def _loaded_after(statement: str) -> set[str]:
+    code = f"import sys, json; {statement}; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return {m.split(".")[0] for m in json.loads(out.stdout)}
+
+
+def test_loading_the_whole_core_loads_nothing_outside_the_standard_library():
+    modules = [p.stem for p in (ROOT / "pps").glob("*.py") if p.stem != "__init__"]
+    loaded = _loaded_after("; ".join(f"import pps.{m}" for m in modules))
+    # names starting with "_" are the interpreter's and pip's start-up hooks (editable installs)
+    third_party = {m for m in loaded - set(sys.stdlib_module_names) if not m.startswith("_")}
+    assert third_party - {"pps", "tomli", "sitecustomize"} == set()
