@@ -1,0 +1,152 @@
+"""State records: what the probe last concluded about one installed version.
+
+One JSON file per version, ``<preview_root>/.pps/state/<component>/<version>.json``, written
+atomically at the end of every run that got as far as an install decision.  The GIP provider
+reads them to publish broken versions in GLUE 2.0; people read them to see why a tag went away
+(each test keeps the tail of its output).  Times are UTC, ISO 8601 with a ``Z``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pps.errors import BadInput
+from pps.fsutil import atomic_write
+
+FORMAT = "pps-site-state/1"
+VERIFIED = "verified"
+BROKEN = "broken"
+AWAITING_CONFIGURATION = "awaiting-configuration"
+STATUSES = (VERIFIED, BROKEN, AWAITING_CONFIGURATION)
+
+
+def utc_now() -> str:
+    """The current time as the records write it (``2024-05-01T12:00:00Z``)."""
+    now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class LocalTestResult:
+    """How one manifest test went at the site."""
+
+    name: str
+    ok: bool
+    #: The command's exit status; ``None`` when it was killed for running out of time.
+    exit_code: int | None
+    seconds: float
+    output_tail: str = ""
+    timed_out: bool = False
+    #: The test's own time limit, kept to say "timed out after N s".
+    timeout: float = 0.0
+
+    @property
+    def verdict(self) -> str:
+        """``passed``, ``failed (exit N)`` or ``timed out after N s``."""
+        if self.ok:
+            return "passed"
+        if self.timed_out:
+            return f"timed out after {self.timeout:g}s"
+        return f"failed (exit {self.exit_code})"
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    """The probe's last word on one version at this site."""
+
+    component: str
+    version: str
+    sha256: str
+    status: str
+    installed_at: str | None = None
+    last_verified: str | None = None
+    vos: tuple[str, ...] = ()
+    tests: tuple[LocalTestResult, ...] = ()
+    install_dir: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise BadInput(f"state {self.status!r} is not one of: {', '.join(STATUSES)}")
+
+    def to_json(self) -> bytes:
+        data: dict[str, Any] = {"format": FORMAT, **self.extra}
+        data.update(
+            component=self.component,
+            version=self.version,
+            sha256=self.sha256,
+            status=self.status,
+            installed_at=self.installed_at,
+            last_verified=self.last_verified,
+            vos=list(self.vos),
+            tests=[asdict(t) for t in self.tests],
+            install_dir=self.install_dir,
+        )
+        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | str, source: str = "state record") -> StateRecord:
+        try:
+            data = json.loads(raw)
+        except ValueError as e:
+            raise BadInput(f"{source} is not valid JSON: {e}") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise BadInput(f"{source} is not a {FORMAT} record")
+        known = {"format", "component", "version", "sha256", "status", "installed_at"}
+        known |= {"last_verified", "vos", "tests", "install_dir"}
+        try:
+            tests = tuple(
+                LocalTestResult(
+                    name=t["name"],
+                    ok=bool(t["ok"]),
+                    exit_code=t.get("exit_code"),
+                    seconds=float(t.get("seconds", 0.0)),
+                    output_tail=str(t.get("output_tail", "")),
+                    timed_out=bool(t.get("timed_out", False)),
+                    timeout=float(t.get("timeout", 0.0)),
+                )
+                for t in data.get("tests") or []
+            )
+            return cls(
+                component=str(data["component"]),
+                version=str(data["version"]),
+                sha256=str(data["sha256"]),
+                status=data["status"],
+                installed_at=data.get("installed_at"),
+                last_verified=data.get("last_verified"),
+                vos=tuple(str(v) for v in data.get("vos") or ()),
+                tests=tests,
+                install_dir=str(data.get("install_dir", "")),
+                extra={k: v for k, v in data.items() if k not in known},
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise BadInput(f"{source} is incomplete or malformed: {e}") from None
+
+
+def read_state(path: Path) -> StateRecord | None:
+    """The record at *path*, ``None`` if there is none (BadInput if it is unreadable)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return StateRecord.from_json(raw, str(path))
+
+
+def write_state(path: Path, record: StateRecord) -> None:
+    atomic_write(path, record.to_json())
+
+
+def iter_state_files(state_dir: Path) -> Iterator[Path]:
+    """Every record file under *state_dir* (``<component>/<version>.json``), sorted."""
+    if not state_dir.is_dir():
+        return
+    for comp_dir in sorted(state_dir.iterdir()):
+        if comp_dir.is_dir() and not comp_dir.name.startswith("."):
+            for path in sorted(comp_dir.glob("*.json")):
+                if not path.name.startswith("."):
+                    yield path
