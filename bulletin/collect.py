@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 from pps.classes import PartnerClass, targets
 from pps.errors import BadInput
 from pps.glue import (
-    RTE_ATTR,
     STATE_BROKEN,
     STATE_PENDING_REMOVAL,
     Entry,
@@ -29,7 +28,7 @@ from pps.glue import (
     parse_ldif,
     published_tags,
 )
-from pps.names import PREVIEW_CAPABILITY, check_vo, version_tag
+from pps.names import PREVIEW_CAPABILITY, check_vo, rte_requirement, version_tag
 from pps.repository import Index, Release
 
 MAP_FORMAT = "pps-map/1"
@@ -39,8 +38,10 @@ LIVE = "live"
 BROKEN = "broken"
 PENDING_REMOVAL = "pending removal"
 NOT_INSTALLED = "not installed"
+#: The site's partner class does not take this update class (e.g. nbc-client at a gold site).
+NOT_TARGETED = "not for this site"
 UNREACHABLE = "site unreachable"
-STATES = (LIVE, BROKEN, PENDING_REMOVAL, NOT_INSTALLED, UNREACHABLE)
+STATES = (LIVE, BROKEN, PENDING_REMOVAL, NOT_INSTALLED, NOT_TARGETED, UNREACHABLE)
 
 #: What one site published: LDIF text, or entries already read (e.g. from a BDII over LDAP).
 Published = Union[str, Sequence[Entry]]
@@ -203,10 +204,8 @@ def is_web_url(url: object) -> bool:
     return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
-def requirement(tag: str) -> str:
-    """The ClassAd requirement on *tag* (the same text :func:`jdl_templates.requirement`
-    writes; kept here so that the bulletin depends on the core only)."""
-    return f'Member("{tag}", other.{RTE_ATTR})'
+#: The ClassAd requirement on a tag (the text :func:`jdl_templates.requirement` writes too).
+requirement = rte_requirement
 
 
 def version_key(version: str) -> tuple[Any, ...]:
@@ -373,9 +372,8 @@ def _version_info(
                 broken.append(vo)
             elif tag.state == STATE_PENDING_REMOVAL:
                 pending.append(vo)
-        state = (
-            LIVE if live else BROKEN if broken else PENDING_REMOVAL if pending else NOT_INSTALLED
-        )
+        idle = NOT_INSTALLED if target else NOT_TARGETED
+        state = LIVE if live else BROKEN if broken else PENDING_REMOVAL if pending else idle
         at_sites.append(
             SiteState(info.name, state, target, tuple(live), tuple(broken), tuple(pending))
         )

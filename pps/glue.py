@@ -16,8 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pps.errors import BadInput
+from pps.names import RTE_ATTRIBUTE
 
-RTE_ATTR = "GlueHostApplicationSoftwareRunTimeEnvironment"
+RTE_ATTR = RTE_ATTRIBUTE
 GLUE13_SUFFIX = "Mds-Vo-name=resource,o=grid"
 GLUE2_SUFFIX = "GLUE2GroupID=resource,o=glue"
 
@@ -210,4 +211,6 @@ def published_tags(entries: Iterable[Entry]) -> dict[str, PublishedTag]:
     for key, t in glue2.items():
         if key not in found or not t.live:
             found[key] = t
+        else:  # both say live: keep the GLUE 1.3 spelling, take the GLUE 2.0 version
+            found[key] = PublishedTag(found[key].tag, t.state, t.version)
     return found

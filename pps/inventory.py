@@ -37,7 +37,7 @@ from typing import Any
 
 from pps.classes import PartnerClass, UpdateClass, targets
 from pps.errors import ConfigError
-from pps.names import check_component, check_site_name, check_vo
+from pps.names import check_component, check_site_name, check_subcluster, check_vo
 
 TRANSPORTS = ("local", "ssh")
 _SITE_COMMON = {
@@ -228,8 +228,8 @@ def _parse_site(where: str, raw: Any, local_path: Any) -> Site:
             partner=partner,
             vos=vos,
             transport=transport,
-            subcluster=_str(where, "subcluster", raw["subcluster"]),
-            cluster=_str(where, "cluster", raw["cluster"]) if "cluster" in raw else "",
+            subcluster=check_subcluster(raw["subcluster"]),
+            cluster=check_subcluster(raw["cluster"], "cluster") if "cluster" in raw else "",
             early_adopter=tuple(check_component(c) for c in ea),
         )
         for key in ("preview_root", "info_dir", "profile_d"):

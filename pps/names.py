@@ -55,6 +55,35 @@ def check_site_name(value: object) -> str:
     return _check("site name", value, _NAME_RE, "letters, digits, '.', '_' and '-'")
 
 
+_SUBCLUSTER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
+_TAG_CHARS_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+
+#: The GLUE 1.3 attribute that carries RunTimeEnvironment tags (and the CE ad attribute).
+RTE_ATTRIBUTE = "GlueHostApplicationSoftwareRunTimeEnvironment"
+
+
+def check_subcluster(value: object, what: str = "subcluster") -> str:
+    """Return *value* if it is a usable GlueSubClusterUniqueID (a host name such as
+    ``ce01.pi.infn.it``): it becomes a directory name at the site and part of a DN."""
+    if not isinstance(value, str) or not _SUBCLUSTER_RE.match(value):
+        raise BadInput(
+            f"{what} {value!r} is not valid: use letters, digits, '.', '_' and '-' "
+            "(a host name such as ce01.example.org)"
+        )
+    return value
+
+
+def rte_requirement(tag: str) -> str:
+    """The ClassAd expression a JDL uses to ask for a CE publishing *tag*.
+
+    >>> rte_requirement("VO-dteam-PPS-glite-UI-3.2.8-0")
+    'Member("VO-dteam-PPS-glite-UI-3.2.8-0", other.GlueHostApplicationSoftwareRunTimeEnvironment)'
+    """
+    if not isinstance(tag, str) or not _TAG_CHARS_RE.match(tag):
+        raise BadInput(f"tag {tag!r} is not valid: use letters, digits, '.', '_' and '-'")
+    return f'Member("{tag}", other.{RTE_ATTRIBUTE})'
+
+
 def version_tag(vo: str, component: str, version: str) -> str:
     """The RunTimeEnvironment tag announcing *component* *version* to *vo* at a site.
 

@@ -16,12 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pps.errors import BadInput, IntegrityError
-from pps.names import PREVIEW_CAPABILITY, check_component, check_version, check_vo, version_tag
+from pps.names import (
+    PREVIEW_CAPABILITY,
+    check_component,
+    check_subcluster,
+    check_version,
+    check_vo,
+    version_tag,
+)
 from pps.repository import Release
 from probes import _tagsfile
 from probes._fetch import discard, open_source
 from probes._localtests import run_local_tests
-from probes._site import SiteLayout, check_subcluster, clean_tmp
+from probes._site import SiteLayout, clean_tmp
 from probes._state import (
     AWAITING_CONFIGURATION,
     BROKEN,

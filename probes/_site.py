@@ -15,27 +15,13 @@ tests agree on them::
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import stat
 import sys
 from pathlib import Path
 from typing import Any
 
-from pps.errors import BadInput
 from pps.names import check_component, check_version
-
-_SUBCLUSTER_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}\Z")
-
-
-def check_subcluster(value: object, what: str = "subcluster") -> str:
-    """Return *value* if it is a usable GlueSubClusterUniqueID (it becomes a directory name)."""
-    if not isinstance(value, str) or not _SUBCLUSTER_RE.match(value):
-        raise BadInput(
-            f"{what} {value!r} is not valid: use letters, digits, '.', '_' and '-' "
-            "(a host name such as ce01.example.org)"
-        )
-    return value
 
 
 class SiteLayout:

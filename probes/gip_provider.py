@@ -17,8 +17,8 @@ from typing import NoReturn
 
 from pps.errors import BadInput, PPSError
 from pps.glue import STATE_BROKEN, STATE_VERIFIED, PublishedTag, write_site_ldif
-from pps.names import check_site_name, parse_version_tag, version_tag
-from probes._site import SiteLayout, check_subcluster
+from pps.names import check_site_name, check_subcluster, parse_version_tag, version_tag
+from probes._site import SiteLayout
 from probes._state import BROKEN, StateRecord, iter_state_files, read_state
 from probes._tagsfile import parse_tags, tags_files_of
 

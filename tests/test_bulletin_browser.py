@@ -101,7 +101,7 @@ def test_user_sees_states_in_words_and_the_jdl_line_and_no_script_runs(tmp_path:
             newer = page.get_by_role("table", name="glite-UI 3.2.10-0 at each site")
             qmul = row_of(page, newer, "UKI-LT2-QMUL")
             assert qmul.get_by_role("cell").all_inner_texts() == [
-                "not installed",
+                "not for this site",
                 "not a target of nbc-client updates",
             ]
 

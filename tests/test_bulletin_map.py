@@ -111,9 +111,9 @@ def test_map_json_says_where_each_version_is_live_broken_or_unknown() -> None:
                     "targets": ["SITE-A"],
                     "states": {
                         "SITE-A": "live",
-                        "SITE-B": "not installed",
+                        "SITE-B": "not for this site",
                         "SITE-C": "site unreachable",
-                        "SITE-D": "not installed",
+                        "SITE-D": "not for this site",
                     },
                     "vos": {
                         "dteam": vo_entry("dteam", *UI10, ["SITE-A"]),
