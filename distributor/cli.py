@@ -103,10 +103,10 @@ def emit_json(data: Any) -> None:
 def cli(ctx: click.Context, config_path: str) -> None:
     """Roll preview versions of grid clients out to partner sites.
 
-    A preview is built into the repository (``pps release create``), pushed to the sites its
-    update class targets (``pps push``), installed beside production and tested there by the
-    site-side probe, and announced as a RunTimeEnvironment tag.  ``pps bulletin build`` writes
-    the live version map; ``pps jdl`` prints the JDL that selects a version.  Try ``pps demo``.
+    A preview is built into the repository ('pps release create'), pushed to the sites its
+    update class targets ('pps push'), installed beside production and tested there by the
+    site-side probe, and announced as a RunTimeEnvironment tag.  'pps bulletin build' writes
+    the live version map; 'pps jdl' prints the JDL that selects a version.  Try 'pps demo'.
     """
     ctx.obj = State(config_path)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import stat
+import sys
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -257,12 +258,17 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
         ok = ok and live == expected
         echo(f"  {component} {version}: {', '.join(sorted(live)) or 'nowhere'} ({verdict})")
     echo("")
+    pps = Path(sys.executable).with_name("pps")
+    pps_cmd = str(pps) if pps.exists() else "pps"
     echo("look at:")
-    echo(f"  {out / 'bulletin' / 'index.html'}   the live version map (open it in a browser)")
-    echo(f"  {out / 'bulletin' / 'map.json'}     the same for scripts")
-    echo(f"  {jdl_dir}/                          JDL selecting each preview")
-    echo(f"  {out / 'sites'}/<SITE>/opt/glite/var/info   each site's tags files")
-    echo(f"  PPS_CONFIG={out / 'pps.toml'} pps status   every site's outcome")
+    for path, what in (
+        (out / "bulletin" / "index.html", "the live version map (open it in a browser)"),
+        (out / "bulletin" / "map.json", "the same for scripts"),
+        (jdl_dir, "a JDL selecting each preview"),
+        (out / "sites" / "<SITE>" / "opt/glite/var/info", "each site's tags files"),
+    ):
+        echo(f"  {path}\n      {what}")
+    echo(f"  PPS_CONFIG={out / 'pps.toml'} {pps_cmd} status\n      every site's outcome")
     if not ok:
         echo("the demo did NOT come out as the rules say: see the outcomes above")
     return ok

@@ -9,6 +9,7 @@ a dead site is an outcome like any other and never hides the rest.  Everything t
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from pps.repository import INDEX_NAME, Index, Release, Repository
 
 NAGIOS_STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 DEFAULT_PROBE_TIMEOUT = 600.0
+_NAGIOS_PREFIX = re.compile(r"^\S+ (?:OK|WARNING|CRITICAL|UNKNOWN)(?: - |: )")
 
 
 def target_sites(config: Config, release: Release, names: Sequence[str] = ()) -> list[Site]:
@@ -68,7 +70,8 @@ def outcome_of(site: Site, release: Release, exit_code: int, stdout: str, stderr
     """Turn a probe run into an outcome: Nagios state from the exit code, its status line."""
     state = NAGIOS_STATES.get(exit_code, "UNKNOWN")
     line = next((ln.strip() for ln in stdout.splitlines() if ln.strip()), "")
-    summary = line.split("|", 1)[0].strip()
+    # "PREVIEW_CLIENT OK - text | perfdata": the state is a column of its own, keep the text
+    summary = _NAGIOS_PREFIX.sub("", line.split("|", 1)[0].strip())
     if not summary:
         tail = [ln for ln in stderr.splitlines() if ln.strip()][-1:]
         summary = f"probe exited {exit_code} without a status line" + (

@@ -7,12 +7,12 @@ tarball, never the loose one.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from pps import jsonfile
 from pps.classes import ReleaseType, UpdateClass
 from pps.errors import BadInput
 from pps.names import check_component, check_version
@@ -109,7 +109,7 @@ class Manifest:
 
     def to_json(self) -> bytes:
         """Canonical bytes: sorted keys, so the same manifest always packs the same."""
-        return (json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n").encode()
+        return jsonfile.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: Any) -> Manifest:
@@ -149,8 +149,4 @@ class Manifest:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Manifest:
-        try:
-            data = json.loads(raw)
-        except ValueError as e:
-            raise BadInput(f"manifest is not valid JSON: {e}") from None
-        return cls.from_dict(data)
+        return cls.from_dict(jsonfile.loads_object(raw, "manifest"))

@@ -15,12 +15,12 @@ what a newer one wrote.  The index is written atomically under a lock.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from pps import jsonfile
 from pps.classes import ReleaseType, UpdateClass
 from pps.errors import AlreadyExists, BadInput, NotFound
 from pps.fsutil import atomic_write, locked
@@ -164,15 +164,12 @@ class Index:
         data["releases"] = [
             r.to_dict() for r in sorted(self.releases, key=lambda r: (r.component, r.version))
         ]
-        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+        return jsonfile.dumps(data)
 
     @classmethod
     def from_json(cls, raw: bytes | str, source: str = "index.json") -> Index:
-        try:
-            data = json.loads(raw)
-        except ValueError as e:
-            raise BadInput(f"{source} is not valid JSON: {e}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("releases"), list):
+        data = jsonfile.loads_object(raw, source)
+        if not isinstance(data.get("releases"), list):
             raise BadInput(f"{source} has no 'releases' list")
         fmt = data.get("format", INDEX_FORMAT)
         if fmt != INDEX_FORMAT:

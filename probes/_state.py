@@ -9,12 +9,12 @@ reads them to publish broken versions in GLUE 2.0; people read them to see why a
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pps import jsonfile
 from pps.errors import BadInput
 from pps.fsutil import atomic_write
 
@@ -87,15 +87,12 @@ class StateRecord:
             tests=[asdict(t) for t in self.tests],
             install_dir=self.install_dir,
         )
-        return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
+        return jsonfile.dumps(data)
 
     @classmethod
     def from_json(cls, raw: bytes | str, source: str = "state record") -> StateRecord:
-        try:
-            data = json.loads(raw)
-        except ValueError as e:
-            raise BadInput(f"{source} is not valid JSON: {e}") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
+        data = jsonfile.loads_object(raw, source)
+        if data.get("format") != FORMAT:
             raise BadInput(f"{source} is not a {FORMAT} record")
         known = {"format", "component", "version", "sha256", "status", "installed_at"}
         known |= {"last_verified", "vos", "tests", "install_dir"}

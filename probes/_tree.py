@@ -16,6 +16,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from pps import jsonfile
 from pps.errors import BadInput, IntegrityError
 from pps.fsutil import atomic_write
 from pps.manifest import MANIFEST_NAME, Manifest
@@ -100,7 +101,7 @@ def write_marker(tree: Path, release: Release, installed_at: str) -> None:
         "sha256": release.sha256,
         "installed_at": installed_at,
     }
-    atomic_write(tree / MARKER, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    atomic_write(tree / MARKER, jsonfile.dumps(data))
 
 
 def read_marker(tree: Path) -> dict[str, Any] | None:

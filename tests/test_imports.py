@@ -65,3 +65,10 @@ def test_loading_the_whole_core_loads_nothing_outside_the_standard_library():
     # names starting with "_" are the interpreter's and pip's start-up hooks (editable installs)
     third_party = {m for m in loaded - set(sys.stdlib_module_names) if not m.startswith("_")}
     assert third_party - {"pps", "tomli", "sitecustomize"} == set()
+
+
+@pytest.mark.parametrize("package", ["pps", "probes"])
+def test_site_side_code_parses_as_python_3_9(package):
+    """The core and the probes run on a site's Python 3.9: no newer syntax may creep in."""
+    for path in sorted((ROOT / package).rglob("*.py")):
+        ast.parse(path.read_text(), str(path), feature_version=(3, 9))
