@@ -60,8 +60,10 @@ class TestOption(click.ParamType):
 class State:
     """``ctx.obj``: the config, loaded on first use."""
 
-    def __init__(self, config_path: str) -> None:
+    def __init__(self, config_path: str, explicit: bool = True) -> None:
         self.config_path = Path(config_path)
+        #: Whether the user named the file (--config or PPS_CONFIG) rather than the default.
+        self.explicit = explicit
         self._config: Config | None = None
 
     @property
@@ -108,7 +110,8 @@ def cli(ctx: click.Context, config_path: str) -> None:
     site-side probe, and announced as a RunTimeEnvironment tag.  'pps bulletin build' writes
     the live version map; 'pps jdl' prints the JDL that selects a version.  Try 'pps demo'.
     """
-    ctx.obj = State(config_path)
+    source = ctx.get_parameter_source("config_path")
+    ctx.obj = State(config_path, explicit=source is not click.core.ParameterSource.DEFAULT)
 
 
 # ---------------------------------------------------------------------------------- release
@@ -378,16 +381,19 @@ def jdl(
 ) -> None:
     """Print a gLite-WMS JDL that runs only where COMPONENT VERSION is live for VO.
 
-    When a configuration is found, the release must exist in its repository.
+    With a configuration (--config, PPS_CONFIG or ./pps.toml) the release must exist in its
+    repository; with none, the JDL is rendered unchecked.
+
+    Example: pps jdl glite-UI 3.2.8-0 --vo dteam --out job.jdl
     """
     import jdl_templates
 
     try:
         index = state.repo.load()
     except ConfigError:
-        if state.config_path.exists():
+        if state.explicit or state.config_path.exists():
             raise
-        index = None  # no configuration: render without checking the repository
+        index = None  # no pps.toml here and none named: render without checking a repository
     if index is not None:
         _check_public(index.find(component, version))
     text = jdl_templates.render(

@@ -12,8 +12,6 @@ and will live in its own module, the only one importing paramiko.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from pps.errors import BadInput, PPSError
-from pps.fsutil import atomic_write
+from pps.fsutil import atomic_copy, atomic_write
 from pps.inventory import Site
 
 #: Site-side programs and the modules that implement them.
@@ -96,11 +94,7 @@ class LocalTransport(Transport):
         return str(self.root.joinpath(*p.parts[1:]))
 
     def put_file(self, local: Path, path: str) -> None:
-        target = Path(self.site_path(path))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
-        shutil.copyfile(local, tmp)
-        os.replace(tmp, target)
+        atomic_copy(local, self.site_path(path))
 
     def put_bytes(self, data: bytes, path: str) -> None:
         atomic_write(self.site_path(path), data)

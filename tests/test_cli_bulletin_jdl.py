@@ -60,3 +60,25 @@ def test_jdl_refuses_a_vo_outside_the_grammar(grid):
     result = grid.invoke("jdl", "tool", "1.0", "--vo", 'dteam")||true||("')
     assert result.exit_code == 2
     assert "VO name" in result.output
+
+
+def test_jdl_without_any_configuration_renders_unchecked(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from distributor.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["jdl", "glite-UI", "3.2.8-0", "--vo", "vo.neugrid.eu"])
+    assert result.exit_code == 0, result.output
+    assert 'Member("VO-vo.neugrid.eu-PPS-glite-UI-3.2.8-0"' in result.output
+
+
+def test_jdl_with_a_named_config_that_is_missing_is_an_error(tmp_path):
+    from click.testing import CliRunner
+
+    from distributor.cli import cli
+
+    missing = tmp_path / "nope.toml"
+    result = CliRunner().invoke(cli, ["--config", str(missing), "jdl", "a", "1", "--vo", "dteam"])
+    assert result.exit_code == 2
+    assert "nope.toml does not exist" in result.output

@@ -58,7 +58,7 @@ def test_bc_client_push_installs_tests_and_tags_at_every_site(grid):
 def test_push_prints_progress_per_site_and_records_outcomes(grid):
     _release(grid)
     result = grid.invoke("push", "tool", "1.0", "--json")
-    data = json.loads(result.output[result.output.index("{") :])
+    data = json.loads(result.stdout)
     assert sorted(o["site"] for o in data["outcomes"]) == ["ALPHA", "BRAVO", "CHARLIE", "DELTA"]
     status = json.loads(grid.invoke("status", "tool", "1.0", "--json").output)
     assert {(o["site"], o["state"]) for o in status} == {
