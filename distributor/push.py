@@ -9,6 +9,7 @@ a dead site is an outcome like any other and never hides the rest.  Everything t
 
 from __future__ import annotations
 
+import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 from distributor.state import Outcome, StateStore
 from distributor.transport import Transport, open_transport
-from pps.errors import BadInput, PPSError
+from pps.errors import BadInput, IntegrityError, PPSError
 from pps.inventory import Config, Site
 from pps.repository import INDEX_NAME, Index, Release, Repository
 
@@ -106,6 +107,26 @@ def push_to_site(
         return Outcome(site.name, release.component, release.version, "UNKNOWN", str(e), 0.0)
 
 
+def check_tarball(repo: Repository, release: Release) -> None:
+    """Refuse to carry a tarball that does not match its index entry (one line, before any
+    site is touched): the sites would refuse it anyway, one by one."""
+    path = repo.path_of(release.tarball)
+    try:
+        size = path.stat().st_size
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as e:
+        raise IntegrityError(f"cannot read the tarball of {release.key}: {e}") from None
+    if size != release.size or digest.hexdigest() != release.sha256:
+        raise IntegrityError(
+            f"{path} does not match index.json (sha256 {digest.hexdigest()[:16]}..., "
+            f"{size} bytes; expected {release.sha256[:16]}..., {release.size} bytes): "
+            "not pushing it"
+        )
+
+
 @dataclass
 class PushReport:
     release: Release
@@ -131,6 +152,7 @@ def push_release(
     sites = list(sites)
     if parallel < 1:
         raise BadInput(f"--parallel {parallel} must be at least 1")
+    check_tarball(repo, release)
     lock = threading.Lock()
     outcomes: list[Outcome] = []
     with store.push(release.component, release.version) as push_id:
