@@ -176,7 +176,9 @@ def release_create(
     The tarball is reproducible: the same tree gives the same sha256.  An existing release is
     never overwritten.
 
-    Example: pps release create glite-UI 3.2.8-0 --from ./ui --class bc-client --type revision
+    \b
+    Example:
+      pps release create glite-UI 3.2.8-0 --from ./ui --class bc-client --type revision
     """
     from distributor.releases import create_release
 
@@ -364,7 +366,11 @@ def bulletin_build(state: State, out: Path, as_json: bool) -> None:
 @click.argument("component")
 @click.argument("version")
 @click.option("--vo", required=True, help="The VO the job runs in (the tag is per VO).")
-@click.option("--template", default="job", show_default=True, help="Which JDL template.")
+@click.option(
+    "--template", default="job", show_default=True,
+    help="Which JDL template: 'job' asks for the version's tag, 'preview' also for the "
+    "site's PPS-PREVIEW capability.",
+)  # fmt: skip
 @click.option("--executable", default="/bin/hostname", show_default=True, help="The job's program.")
 @click.option("--arguments", default="", help="The job's arguments.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
@@ -384,7 +390,9 @@ def jdl(
     With a configuration (--config, PPS_CONFIG or ./pps.toml) the release must exist in its
     repository; with none, the JDL is rendered unchecked.
 
-    Example: pps jdl glite-UI 3.2.8-0 --vo dteam --out job.jdl
+    \b
+    Example:
+      pps jdl glite-UI 3.2.8-0 --vo dteam --out job.jdl
     """
     import jdl_templates
 
