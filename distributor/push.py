@@ -105,6 +105,9 @@ def push_to_site(
             return outcome_of(site, release, res.exit_code, res.stdout, res.stderr, res.seconds)
     except (PPSError, OSError) as e:
         return Outcome(site.name, release.component, release.version, "UNKNOWN", str(e), 0.0)
+    except Exception as e:  # noqa: BLE001 - one site's surprise must not end the whole push
+        summary = f"internal error: {type(e).__name__}: {e}"
+        return Outcome(site.name, release.component, release.version, "UNKNOWN", summary, 0.0)
 
 
 def check_tarball(repo: Repository, release: Release) -> None:

@@ -108,13 +108,14 @@ class LocalTransport(Transport):
             proc = subprocess.run(
                 argv,
                 capture_output=True,
-                text=True,
+                encoding="utf-8",
+                errors="replace",
                 timeout=timeout,
                 cwd=self.root,
                 stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired as e:
-            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            out = e.stdout.decode("utf-8", "replace") if isinstance(e.stdout, bytes) else ""
             return RunResult(
                 3, out, f"{program} did not finish within {timeout:g}s", time.monotonic() - start
             )

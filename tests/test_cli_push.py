@@ -132,3 +132,28 @@ def test_a_tarball_that_no_longer_matches_the_index_is_not_pushed(grid):
     assert "not pushing it" in result.output
     assert not (grid.site_root("ALPHA") / "opt/pps/preview/.pps").exists()
     assert grid.tags("ALPHA", "dteam") == []
+
+
+def test_a_surprise_at_one_site_becomes_its_outcome_and_the_push_goes_on(grid):
+    from distributor.push import push_release, target_sites
+    from distributor.state import StateStore
+    from distributor.transport import open_transport
+    from pps.inventory import load_config
+    from pps.repository import Repository
+
+    _release(grid)
+    config = load_config(grid.config)
+    repo = Repository(config.repository)
+    release = repo.load().find("tool", "1.0")
+
+    def factory(site):
+        if site.name == "BRAVO":
+            raise RuntimeError("disk on fire")
+        return open_transport(site)
+
+    with StateStore(config.state_path) as store:
+        report = push_release(repo, release, target_sites(config, release), store,
+                              transport_factory=factory)  # fmt: skip
+    states = {o.site: (o.state, o.summary) for o in report.outcomes}
+    assert states["BRAVO"] == ("UNKNOWN", "internal error: RuntimeError: disk on fire")
+    assert {s for s, (state, _) in states.items() if state == "OK"} == {"ALPHA", "CHARLIE", "DELTA"}
