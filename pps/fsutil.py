@@ -14,16 +14,19 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
-    """Write *data* to *path* so that readers see the old content or the new, never a mix."""
+@contextlib.contextmanager
+def _replacing(path: str | os.PathLike[str], mode: int) -> Iterator[BinaryIO]:
+    """A temporary file beside *path* that replaces it, fsync'd, when the block ends well;
+    removed when it does not.  Each writer gets its own temporary name."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, mode)
@@ -35,26 +38,18 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -
     fsync_dir(path.parent)
 
 
+def atomic_write(path: str | os.PathLike[str], data: bytes, mode: int = 0o644) -> None:
+    """Write *data* to *path* so that readers see the old content or the new, never a mix."""
+    with _replacing(path, mode) as f:
+        f.write(data)
+
+
 def atomic_copy(
     src: str | os.PathLike[str], dst: str | os.PathLike[str], mode: int = 0o644
 ) -> None:
-    """Copy *src* to *dst* (streaming) so that *dst* appears whole or not at all; two writers
-    of the same *dst* never share a temporary file."""
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(src, "rb") as f:
-            shutil.copyfileobj(f, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, dst)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(dst.parent)
+    """Copy *src* to *dst*, streaming, so that *dst* appears whole or not at all."""
+    with _replacing(dst, mode) as out, open(src, "rb") as f:
+        shutil.copyfileobj(f, out, 1 << 20)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
