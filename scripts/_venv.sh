@@ -6,7 +6,7 @@ ensure_venv() {
         return 0
     fi
     rm -rf .venv
-    if ! python3 -m venv .venv 2>/dev/null; then
+    if ! python3 -m venv .venv >/dev/null 2>&1; then
         rm -rf .venv
         echo "python3 -m venv failed: installing Debian's python3-venv" >&2
         as_root apt-get update -qq
