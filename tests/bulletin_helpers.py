@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
-
-import pytest
 
 from pps.classes import PartnerClass
 from pps.glue import STATE_VERIFIED, PublishedTag, write_site_ldif
 from pps.inventory import Site
 from pps.names import PREVIEW_CAPABILITY, version_tag
 from pps.repository import Index, Release, release_dir, tarball_name
+from tests.realparts import require
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -87,8 +84,4 @@ def index(*releases: Release) -> Index:
 
 def chromium_or_skip() -> str:
     """The chromium binary; skip without it, but fail under CI (CI=true), never skip there."""
-    if os.path.exists(CHROMIUM) or shutil.which(CHROMIUM):
-        return CHROMIUM
-    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-        pytest.fail(f"{CHROMIUM} is missing and CI=true: the browser test must run in CI")
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    return require(CHROMIUM, "chromium")
