@@ -50,9 +50,12 @@ Published = Union[str, Sequence[Entry]]
 class SiteLike(Protocol):
     """What the bulletin needs of a site (:class:`pps.inventory.Site` has it)."""
 
-    name: str
-    partner: Any
-    vos: Sequence[str]
+    @property
+    def name(self) -> str: ...
+    @property
+    def partner(self) -> Any: ...
+    @property
+    def vos(self) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)
@@ -379,9 +382,9 @@ def _version_info(
         )
     uses = []
     for vo in sorted(vos):
-        tag = version_tag(vo, c, v)
-        req = requirement(tag)
-        uses.append(VoUse(vo, tag, req, f"Requirements = {req};", tuple(live_by_vo[vo])))
+        vo_tag = version_tag(vo, c, v)
+        req = requirement(vo_tag)
+        uses.append(VoUse(vo, vo_tag, req, f"Requirements = {req};", tuple(live_by_vo[vo])))
     return VersionInfo(
         component=c,
         version=v,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -221,7 +222,7 @@ def release_list(state: State, as_json: bool) -> None:
     _table(("COMPONENT", "VERSION", "STAGE", "CLASS", "TYPE"), rows)
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     for row in (header, *rows):
         cells = [str(c).ljust(w) for c, w in zip(row, widths)]

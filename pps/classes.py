@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pps.errors import BadInput
+
+_C = TypeVar("_C", bound="_Choice")
 
 
 class _Choice(str, enum.Enum):
     """A str enum whose ``parse`` names the bad value and the allowed ones."""
 
     @classmethod
-    def parse(cls, value: object) -> _Choice:
+    def parse(cls: type[_C], value: object) -> _C:
         for member in cls:
             if member.value == value:
                 return member
