@@ -45,6 +45,23 @@ def parse_status(path: Path) -> dict[str, dict[str, str]]:
     return services
 
 
+def service(component: str) -> str:
+    """A service running the probe for *component* 1.0 once (the interval is an hour)."""
+    return textwrap.dedent(f"""\
+        define service {{
+            host_name site
+            service_description preview-{component}
+            check_command check_preview_client!{component}
+            max_check_attempts 1
+            check_interval 3600
+            retry_interval 3600
+            check_period 24x7
+            contacts nobody
+            notification_period 24x7
+        }}
+        """)
+
+
 @pytest.fixture
 def nagios_site(tmp_path: Path):
     nagios = require(NAGIOS, "nagios4-core")
@@ -102,29 +119,8 @@ def nagios_site(tmp_path: Path):
             contacts nobody
             notification_period 24x7
         }}
-        define service {{
-            host_name site
-            service_description preview-good
-            check_command check_preview_client!good
-            max_check_attempts 1
-            check_interval 3600
-            retry_interval 3600
-            check_period 24x7
-            contacts nobody
-            notification_period 24x7
-        }}
-        define service {{
-            host_name site
-            service_description preview-bad
-            check_command check_preview_client!bad
-            max_check_attempts 1
-            check_interval 3600
-            retry_interval 3600
-            check_period 24x7
-            contacts nobody
-            notification_period 24x7
-        }}
         """)
+        + "".join(service(c) for c in ("good", "bad"))
     )
     cfg = run / "nagios.cfg"
     cfg.write_text(
