@@ -1,8 +1,8 @@
 """Running a manifest's local tests in the preview environment of an installed tree.
 
-Each test is ``bash -c '. <tree>/pps-env.sh && <command>'`` run in the tree, with the probe's own
-environment underneath (so the site's production profile.d and then the preview decide what the
-command sees), its own time limit and its own process group.
+Each test is ``bash -c '. <tree>/pps-env.sh || exit 125; <command>'`` run in the tree, with the
+probe's own environment underneath (so the site's production profile.d and then the preview
+decide what the command sees), its own time limit and its own process group.
 """
 
 from __future__ import annotations
@@ -20,9 +20,19 @@ from probes._tree import ENV_SCRIPT
 _log = logging.getLogger("nagiosplugin." + __name__)
 
 
+#: Exit code of a test whose preview environment could not be set up (bash's "cannot execute").
+ENV_FAILED = 125
+
+
 def local_test_argv(tree: Path, command: str) -> list[str]:
-    """The argv that runs *command* in the preview environment of *tree*."""
-    return ["bash", "-c", f". {shlex.quote(str(tree / ENV_SCRIPT))} && {command}"]
+    """The argv that runs *command* in the preview environment of *tree*.
+
+    The environment is set up first and the command follows on its own lines, so a command of
+    several lines runs whole, and only when the environment could be sourced.
+    """
+    env = shlex.quote(str(tree / ENV_SCRIPT))
+    setup = f". {env} || {{ echo 'pps: cannot source {ENV_SCRIPT}' >&2; exit {ENV_FAILED}; }}"
+    return ["bash", "-c", f"{setup}\n{command}"]
 
 
 def run_local_tests(

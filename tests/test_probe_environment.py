@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import subprocess
 from pathlib import Path
 
 from tests.probe_helpers import (
@@ -194,3 +195,26 @@ def test_bc_client_never_runs_the_hook(tmp_path: Path) -> None:
 
     assert not (site.install_dir() / "hook-ran").exists()
     assert stat.S_IMODE(os.stat(site.hook).st_mode) == 0o755
+
+
+def test_a_multi_line_test_command_runs_whole_in_the_preview_environment(tmp_path) -> None:
+    from probes._localtests import local_test_argv
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "pps-env.sh").write_text("export FROM_ENV=yes\n")
+    command = 'echo "first $FROM_ENV"\necho "second $FROM_ENV"  # a comment\n'
+    out = subprocess.run(local_test_argv(tree, command), capture_output=True, text=True)
+    assert (out.returncode, out.stdout) == (0, "first yes\nsecond yes\n")
+
+
+def test_no_line_of_a_test_runs_when_the_environment_cannot_be_sourced(tmp_path) -> None:
+    from probes._localtests import ENV_FAILED, local_test_argv
+
+    tree = tmp_path / "tree"
+    tree.mkdir()  # no pps-env.sh
+    out = subprocess.run(
+        local_test_argv(tree, "echo first\necho second"), capture_output=True, text=True
+    )
+    assert (out.returncode, out.stdout) == (ENV_FAILED, "")
+    assert "pps: cannot source pps-env.sh" in out.stderr
