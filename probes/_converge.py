@@ -165,7 +165,13 @@ def converge(req: Request) -> Outcome:
         install_dir=str(tree),
     )
     write_state(state_file, record)
-    changed = _publish(req, release) if verified else _withdraw(req, release, previous)
+    if verified:
+        changed = _publish(req, release)
+        dropped = [vo for vo in previous.vos if vo not in req.vos] if previous else []
+        if dropped:  # a VO the site no longer serves must not keep the tag
+            changed = _withdraw_for(req, release, dropped) or changed
+    else:
+        changed = _withdraw(req, release, previous)
     return Outcome(
         req,
         record.status,
@@ -189,6 +195,10 @@ def _withdraw(req: Request, release: Release, previous: StateRecord | None) -> b
     vos = list(req.vos)
     if previous is not None:
         vos += [vo for vo in previous.vos if vo not in vos]
+    return _withdraw_for(req, release, vos)
+
+
+def _withdraw_for(req: Request, release: Release, vos: list[str]) -> bool:
     changed = False
     for vo in vos:
         try:

@@ -93,6 +93,20 @@ def test_second_run_only_retests_the_installed_tree(tmp_path: Path) -> None:
     assert second["last_verified"] >= first["last_verified"]
 
 
+def test_a_vo_dropped_from_the_site_loses_the_tag_on_the_next_run(tmp_path: Path) -> None:
+    add_release(tmp_path / "repo")
+    site = make_site(tmp_path)
+    assert run_probe(site, tmp_path / "repo", vos=("dteam", "ops")).returncode == 0
+    assert "VO-ops-PPS-fake-client-1.0.0" in site.tags_text("ops")
+
+    proc = run_probe(site, tmp_path / "repo", vos=("dteam",))
+
+    assert proc.returncode == 0, proc.stdout
+    assert site.tags_text("ops") == "PPS-PREVIEW\n"
+    assert "VO-dteam-PPS-fake-client-1.0.0" in site.tags_text("dteam")
+    assert site.state()["vos"] == ["dteam"]
+
+
 def test_failing_test_withdraws_the_tag_and_keeps_foreign_tags(tmp_path: Path) -> None:
     manifest = make_manifest([("runs", "fake-client"), ("smoke", "echo broken >&2; exit 3")])
     add_release(tmp_path / "repo", manifest)
