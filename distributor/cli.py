@@ -23,7 +23,7 @@ from pps.classes import ReleaseType, UpdateClass
 from pps.errors import AlreadyExists, BadInput, ConfigError, NotFound, PPSError
 from pps.inventory import Config, load_config
 from pps.manifest import LocalTest
-from pps.repository import Release, Repository
+from pps.repository import Repository
 
 CONFIG_HELP = "The pps configuration file (site inventory, repository, state)."
 
@@ -404,7 +404,9 @@ def jdl(
             raise
         index = None  # no pps.toml here and none named: render without checking a repository
     if index is not None:
-        _check_public(index.find(component, version))
+        rel = index.find(component, version)
+        if rel.embargo:
+            click.echo(f"note: {rel.key} is embargoed: do not share this JDL publicly", err=True)
     text = jdl_templates.render(
         template, component=component, version=version, vo=vo, executable=executable,
         arguments=arguments,
@@ -416,11 +418,6 @@ def jdl(
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
-
-
-def _check_public(rel: Release) -> None:
-    if rel.embargo:
-        click.echo(f"note: {rel.key} is embargoed: do not share this JDL publicly", err=True)
 
 
 # ------------------------------------------------------------------------------------- demo

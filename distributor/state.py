@@ -136,11 +136,3 @@ class StateStore:
             args,
         ).fetchall()
         return [Outcome(*r) for r in rows]
-
-    def history(self, site: str) -> list[Outcome]:
-        rows = self._db.execute(
-            "SELECT site, component, version, state, summary, seconds, at FROM outcome "
-            "WHERE site = ? ORDER BY id",
-            (site,),
-        ).fetchall()
-        return [Outcome(*r) for r in rows]
