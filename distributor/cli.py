@@ -195,6 +195,7 @@ def release_create(
         notes_url=notes_url,
         feedback_url=feedback_url,
         embargo=embargo,
+        signing_key=state.config.signing_key,
     )
     if as_json:
         emit_json(rel.to_dict())
@@ -227,6 +228,54 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     for row in (header, *rows):
         cells = [str(c).ljust(w) for c, w in zip(row, widths)]
         click.echo("  ".join(cells).rstrip())
+
+
+# ------------------------------------------------------------------------------------- repo
+@cli.group(cls=PPSGroup)
+def repo() -> None:
+    """The repository's signing key and index signature."""
+
+
+@repo.command("keygen")
+@click.option(
+    "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the new private key (mode 0600; an existing file is never replaced).",
+)  # fmt: skip
+def repo_keygen(out: Path) -> None:
+    """Make the Ed25519 key pair that signs the repository's index.
+
+    Keep the private key with the release manager and name it in pps.toml
+    ([repository] signing_key); every site pins the public key line printed here
+    (public_key in its site file) and from then on refuses an unsigned, badly signed or
+    older index.
+
+    \b
+    Example:
+      pps repo keygen --out keys/repo.pem
+    """
+    from distributor.signing import generate_key
+
+    line = generate_key(out)
+    click.echo(f"wrote {out}; sites pin it with this line in their site file:")
+    click.echo(f'public_key = "{line}"')
+
+
+@repo.command("sign")
+@pass_state
+def repo_sign(state: State) -> None:
+    """Sign the repository's current index.json with [repository] signing_key.
+
+    'pps release create' signs by itself once a key is configured; this is for the first
+    signature of an existing repository, or after the key changed.
+    """
+    from distributor.signing import load_key, public_key_line, sign_index
+
+    if state.config.signing_key is None:
+        raise BadInputError(f"{state.config.path}: [repository] has no signing_key to sign with")
+    key = load_key(state.config.signing_key)
+    path = sign_index(state.repo, key)
+    click.echo(f"wrote {path} (serial {state.repo.load().serial}); sites pin:")
+    click.echo(f'public_key = "{public_key_line(key)}"')
 
 
 # ------------------------------------------------------------------------------------- push
@@ -280,7 +329,7 @@ def push(
     with state.store() as store:
         report = push_release(
             state.repo, rel, targets, store, parallel=parallel, timeout=timeout,
-            on_outcome=progress,
+            on_outcome=progress, signing_key=state.config.signing_key,
         )  # fmt: skip
     if as_json:
         emit_json({"release": rel.to_dict(), "outcomes": [asdict(o) for o in report.outcomes]})
@@ -418,6 +467,40 @@ def jdl(
         click.echo(f"wrote {out}", err=True)
     else:
         click.echo(text, nl=False)
+
+
+# ----------------------------------------------------------------------------- probe-bundle
+@cli.command("probe-bundle")
+@click.option(
+    "-o", "--out", default="check_preview_client.pyz", show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write (replaced whole if it exists).",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the bundle's record as JSON.")
+def probe_bundle(out: Path, as_json: bool) -> None:
+    """Write the site-side probe as one file that a site runs with its own python3.
+
+    The file is a zipapp holding the probe, the GIP provider, the pps core and their pure-Python
+    dependencies, so a site needs Python 3.9 or newer and nothing installed.  Only a site that
+    pins the repository's signing key also needs the 'cryptography' library (Debian:
+    python3-cryptography).  Run under a name containing 'gip-provider' (a symlink), the same
+    file is the GIP provider.  The same sources always give the same bytes.
+
+    \b
+    Example:
+      pps probe-bundle -o check_preview_client.pyz
+      ln -s /usr/local/bin/check_preview_client.pyz /usr/local/bin/pps-gip-provider
+    """
+    from distributor.bundle import build_probe_bundle
+
+    bundle = build_probe_bundle(out)
+    if as_json:
+        emit_json(bundle.to_dict())
+    else:
+        click.echo(
+            f"wrote {bundle.path} ({bundle.size} bytes, sha256 {bundle.sha256}): "
+            "run it with python3 >= 3.9, nothing else needed"
+        )
 
 
 # ------------------------------------------------------------------------------------- demo

@@ -15,12 +15,13 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from distributor.state import Outcome, StateStore
 from distributor.transport import Transport, open_transport
 from pps.errors import BadInput, IntegrityError, PPSError
 from pps.inventory import Config, Site
-from pps.repository import INDEX_NAME, Index, Release, Repository
+from pps.repository import INDEX_NAME, SIGNATURE_NAME, Index, Release, Repository
 
 NAGIOS_STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 DEFAULT_PROBE_TIMEOUT = 600.0
@@ -48,22 +49,54 @@ def incoming_dir(site: Site, release: Release) -> str:
     return f"{site.preview_root.rstrip('/')}/.pps/incoming/{release.component}-{release.version}"
 
 
-def probe_args(t: Transport, release: Release, repository: str, timeout: float) -> list[str]:
-    """The probe's command line for *release* at the site behind *t* (the flag contract)."""
+def probe_args(
+    t: Transport, release: Release, repository: str, timeout: float, *, site_file: bool
+) -> list[str]:
+    """The probe's command line for *release* at the site behind *t* (the flag contract).
+
+    A site with a site file is described by it (the same file its Nagios reads, so a push and
+    a scheduled run cannot disagree); otherwise the inventory describes the site.
+    """
     site = t.site
     args = [
         "--component", release.component,
         "--version", release.version,
         "--repository", repository,
+        "--timeout", f"{timeout:g}",
+    ]  # fmt: skip
+    if site_file:
+        return ["--site-config", t.site_path(site.site_config), *args]
+    args = ["--no-site-config", *args]
+    args += [
         "--preview-root", t.site_path(site.preview_root),
         "--info-dir", t.site_path(site.info_dir),
         "--subcluster", site.subcluster,
         "--profile-d", t.site_path(site.profile_d),
-        "--timeout", f"{timeout:g}",
     ]  # fmt: skip
     for vo in site.vos:
         args += ["--vo", vo]
     return args
+
+
+@dataclass(frozen=True)
+class PushIndex:
+    """The one-release index a push uploads beside the tarball (and its signature)."""
+
+    data: bytes
+    signature: bytes | None = None
+
+
+def push_index(repo: Repository, release: Release, signing_key: Path | None) -> PushIndex:
+    """The index a push uploads: only *release*, marked as a subset (a site never retires
+    other versions because of it), with the repository's serial, signed when the repository
+    signs."""
+    index = Index([release], extra={"serial": repo.load().serial, "subset": True})
+    data = index.to_json()
+    if signing_key is None:
+        return PushIndex(data)
+    from distributor.signing import load_key, signature
+
+    return PushIndex(data, signature(load_key(signing_key), data))
 
 
 def outcome_of(site: Site, release: Release, exit_code: int, stdout: str, stderr: str,
@@ -88,6 +121,7 @@ def push_to_site(
     release: Release,
     repo: Repository,
     *,
+    index: PushIndex,
     timeout: float = DEFAULT_PROBE_TIMEOUT,
     transport_factory: Callable[[Site], Transport] = open_transport,
 ) -> Outcome:
@@ -96,10 +130,13 @@ def push_to_site(
         with transport_factory(site) as t:
             incoming = incoming_dir(site, release)
             t.put_file(repo.path_of(release.tarball), f"{incoming}/{release.tarball}")
-            t.put_bytes(Index([release]).to_json(), f"{incoming}/{INDEX_NAME}")
+            if index.signature is not None:
+                t.put_bytes(index.signature, f"{incoming}/{SIGNATURE_NAME}")
+            t.put_bytes(index.data, f"{incoming}/{INDEX_NAME}")
+            has_site_file = t.exists(site.site_config)
             res = t.run(
                 "check_preview_client",
-                probe_args(t, release, t.site_path(incoming), timeout),
+                probe_args(t, release, t.site_path(incoming), timeout, site_file=has_site_file),
                 timeout=timeout + 30,
             )
             return outcome_of(site, release, res.exit_code, res.stdout, res.stderr, res.seconds)
@@ -150,20 +187,23 @@ def push_release(
     timeout: float = DEFAULT_PROBE_TIMEOUT,
     on_outcome: Callable[[Outcome], None] | None = None,
     transport_factory: Callable[[Site], Transport] = open_transport,
+    signing_key: Path | None = None,
 ) -> PushReport:
     """Push to every site in *sites* (at most *parallel* at once), recording each outcome."""
     sites = list(sites)
     if parallel < 1:
         raise BadInput(f"--parallel {parallel} must be at least 1")
     check_tarball(repo, release)
+    index = push_index(repo, release, signing_key)
     lock = threading.Lock()
     outcomes: list[Outcome] = []
     with store.push(release.component, release.version) as push_id:
 
         def one(site: Site) -> None:
             outcome = push_to_site(
-                site, release, repo, timeout=timeout, transport_factory=transport_factory
-            )
+                site, release, repo, index=index, timeout=timeout,
+                transport_factory=transport_factory,
+            )  # fmt: skip
             with lock:
                 outcome = store.record(push_id, outcome)
                 outcomes.append(outcome)

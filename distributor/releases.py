@@ -15,7 +15,7 @@ from pathlib import Path
 
 from distributor.tarball import build_tarball, write_checksum
 from pps.classes import ReleaseType, UpdateClass
-from pps.errors import AlreadyExists, BadInput
+from pps.errors import BadInput
 from pps.fsutil import atomic_write
 from pps.manifest import LocalTest, Manifest
 from pps.names import check_component, check_version
@@ -73,8 +73,11 @@ def create_release(
     feedback_url: str = "",
     embargo: bool = False,
     now: _dt.datetime | None = None,
+    signing_key: Path | None = None,
 ) -> Release:
-    """Build *source* into a new release of *component* *version* in ``unverified/``."""
+    """Build *source* into a new release of *component* *version* in ``unverified/``.
+
+    With *signing_key* the new index is signed (``index.json.sig``)."""
     check_component(component)
     check_version(version)
     uclass = UpdateClass.parse(str(update_class))
@@ -103,18 +106,15 @@ def create_release(
     )
     if repo.root.exists() and not repo.root.is_dir():
         raise BadInput(f"repository {repo.root} is not a directory")
+    key = None
+    if signing_key is not None:
+        from distributor.signing import load_key
+
+        key = load_key(signing_key)  # a bad key is refused before anything is written
     repo.root.mkdir(parents=True, exist_ok=True)
     with repo.locked():
         index = repo.load()
-        try:
-            index.find(component, version)
-        except LookupError:
-            pass
-        else:
-            raise AlreadyExists(
-                f"release {component} {version} already exists; releases are never "
-                "overwritten: make a new version"
-            )
+        index.check_new(component, version)
         built = build_tarball(source, manifest)
         rel_dir = release_dir("unverified", component, version)
         tar_rel = f"{rel_dir}/{tarball_name(component, version)}"
@@ -139,7 +139,12 @@ def create_release(
             notes_url=notes_url,
             feedback_url=feedback_url,
             embargo=embargo,
+            unpacked_size=built.unpacked_size,
         )
         index.add(release)
-        repo.save(index)
+        data = repo.save(index)
+        if key is not None:
+            from distributor.signing import sign_index
+
+            sign_index(repo, key, data)
     return release

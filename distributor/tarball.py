@@ -31,6 +31,8 @@ class BuiltTarball:
     data: bytes
     sha256: str
     members: int
+    #: The bytes of the regular files (what a site needs to unpack it).
+    unpacked_size: int = 0
 
     @property
     def size(self) -> int:
@@ -75,8 +77,10 @@ def build_tarball(src: str | os.PathLike[str], manifest: Manifest) -> BuiltTarba
         raise BadInput(f"{src}/{MANIFEST_NAME} exists: that name is reserved for the manifest")
 
     raw = io.BytesIO()
+    unpacked = 0
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.GNU_FORMAT) as tar:
         body = manifest.to_json()
+        unpacked += len(body)
         tar.addfile(
             _tarinfo(MANIFEST_NAME, tarfile.REGTYPE, 0o644, mtime, len(body)), io.BytesIO(body)
         )
@@ -94,6 +98,7 @@ def build_tarball(src: str | os.PathLike[str], manifest: Manifest) -> BuiltTarba
                 tar.addfile(_tarinfo(rel, tarfile.DIRTYPE, 0o755, mtime))
             elif stat.S_ISREG(st.st_mode):
                 mode = 0o755 if st.st_mode & 0o111 else 0o644
+                unpacked += st.st_size
                 with open(full, "rb") as f:
                     tar.addfile(_tarinfo(rel, tarfile.REGTYPE, mode, mtime, st.st_size), f)
             else:
@@ -102,7 +107,7 @@ def build_tarball(src: str | os.PathLike[str], manifest: Manifest) -> BuiltTarba
     with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
         gz.write(raw.getvalue())
     data = out.getvalue()
-    return BuiltTarball(data, hashlib.sha256(data).hexdigest(), len(entries) + 1)
+    return BuiltTarball(data, hashlib.sha256(data).hexdigest(), len(entries) + 1, unpacked)
 
 
 def write_checksum(path: Path, sha256: str, filename: str) -> None:

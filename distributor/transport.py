@@ -69,6 +69,10 @@ class Transport(ABC):
         """Write *data* to the site path *path* (atomically)."""
 
     @abstractmethod
+    def exists(self, path: str) -> bool:
+        """Whether the site path *path* exists (e.g. the site's own site file)."""
+
+    @abstractmethod
     def run(self, program: str, args: list[str], timeout: float) -> RunResult:
         """Run the site-side *program* with *args*; never raises for a non-zero exit."""
 
@@ -98,6 +102,9 @@ class LocalTransport(Transport):
 
     def put_bytes(self, data: bytes, path: str) -> None:
         atomic_write(self.site_path(path), data)
+
+    def exists(self, path: str) -> bool:
+        return Path(self.site_path(path)).exists()
 
     def run(self, program: str, args: list[str], timeout: float) -> RunResult:
         if program not in PROGRAMS:

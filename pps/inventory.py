@@ -9,6 +9,7 @@ Format (see README "Configuration")::
     [repository]
     path = "repo"                       # where releases are built (required)
     url = "https://pps.example.org/repo" # where pull-mode sites fetch from (optional)
+    signing_key = "keys/repo.pem"        # signs index.json (optional; pps repo keygen)
     [infosys]
     url = "ldap://bdii.example.org:2170" # optional; default: the sites' own GIP output
     [state]
@@ -50,12 +51,13 @@ _SITE_COMMON = {
     "preview_root",
     "info_dir",
     "profile_d",
+    "site_config",
     "early_adopter",
 }
 _SITE_LOCAL = {"root"}
 _SITE_SSH = {"host", "port", "user", "identity", "known_hosts"}
 _SECTIONS = {
-    "repository": {"path", "url"},
+    "repository": {"path", "url", "signing_key"},
     "infosys": {"url"},
     "state": {"path"},
 }
@@ -74,6 +76,8 @@ class Site:
     preview_root: str = "/opt/pps/preview"
     info_dir: str = "/opt/glite/var/info"
     profile_d: str = "/etc/profile.d"
+    #: The site's own site file: when it exists, a push runs the probe with it.
+    site_config: str = "/etc/pps/site.toml"
     early_adopter: tuple[str, ...] = ()
     #: local transport: the directory that stands for the site's ``/``.
     root: Path | None = None
@@ -99,6 +103,8 @@ class Config:
     path: Path
     repository: Path
     repository_url: str = ""
+    #: The Ed25519 private key that signs ``index.json`` (None: the index is not signed).
+    signing_key: Path | None = None
     infosys_url: str = ""
     state_path: Path | None = None
     sites: tuple[Site, ...] = field(default_factory=tuple)
@@ -179,6 +185,9 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         path=path,
         repository=local_path(_str(f"{path}: [repository]", "path", repo["path"])),
         repository_url=repo.get("url", ""),
+        signing_key=local_path(_str(f"{path}: [repository]", "signing_key", repo["signing_key"]))
+        if "signing_key" in repo
+        else None,
         infosys_url=data.get("infosys", {}).get("url", ""),
         state_path=local_path(_str(f"{path}: [state]", "path", state["path"]))
         if "path" in state
@@ -232,7 +241,7 @@ def _parse_site(where: str, raw: Any, local_path: Any) -> Site:
             cluster=check_subcluster(raw["cluster"], "cluster") if "cluster" in raw else "",
             early_adopter=tuple(check_component(c) for c in ea),
         )
-        for key in ("preview_root", "info_dir", "profile_d"):
+        for key in ("preview_root", "info_dir", "profile_d", "site_config"):
             if key in raw:
                 kwargs[key] = _site_path(where, key, raw[key])
         if transport == "local":

@@ -24,6 +24,8 @@ def loads_object(raw: bytes | str, source: str) -> dict[str, Any]:
         data = json.loads(raw)
     except ValueError as e:
         raise BadInput(f"{source} is not valid JSON: {e}") from None
+    except RecursionError:
+        raise BadInput(f"{source} is nested too deeply to be a pps record") from None
     if not isinstance(data, dict):
         raise BadInput(f"{source} is not a JSON object")
     return data

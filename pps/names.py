@@ -35,9 +35,20 @@ def _check(kind: str, value: object, pattern: re.Pattern[str], allowed: str) -> 
     return value
 
 
+#: Component names that are directories of the site's own under the preview root.
+RESERVED_COMPONENTS = frozenset({"hooks"})
+
+
 def check_component(value: object) -> str:
     """Return *value* if it is a valid component name (``glite-UI``), else raise BadInput."""
-    return _check("component", value, _NAME_RE, "letters, digits, '.', '_' and '-'")
+    _check("component", value, _NAME_RE, "letters, digits, '.', '_' and '-'")
+    assert isinstance(value, str)
+    if value.casefold() in RESERVED_COMPONENTS:
+        raise BadInput(
+            f"component {value!r} is reserved: the preview root's {value.lower()}/ directory "
+            "belongs to the site (its configuration hook)"
+        )
+    return value
 
 
 def check_version(value: object) -> str:
@@ -119,6 +130,15 @@ def parse_version_tag(tag: str) -> ParsedTag | None:
             if _NAME_RE.match(component) and _NAME_RE.match(version):
                 return ParsedTag(m.group("vo"), component, version)
     return None
+
+
+def release_tag_key(component: str, version: str) -> str:
+    """What the tags of *component* *version* have in common, case-folded.
+
+    Two releases whose keys are equal would publish the same tag for every VO
+    (``Fake 1.0`` / ``fake 1.0``, ``x-1 2.0`` / ``x 1-2.0``), so one could stand for the other.
+    """
+    return f"{component}-{version}".casefold()
 
 
 def same_tag(a: str, b: str) -> bool:

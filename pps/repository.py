@@ -7,10 +7,14 @@ Layout (any web server, or a plain directory, serves it)::
     <stage>/<component>/<version>/<component>-<version>.tar.gz.sha256
     <stage>/<component>/<version>/<component>-<version>.manifest.json
 
-``index.json`` is ``{"format": "pps-index/1", "releases": [...]}``; each release records where
-its tarball is (relative to the repository root), its sha256 and size, its classes, dates and
-URLs.  Fields this version does not know are kept on a round trip, so an older tool never drops
-what a newer one wrote.  The index is written atomically under a lock.
+``index.json`` is ``{"format": "pps-index/1", "serial": N, "releases": [...]}``; each release
+records where its tarball is (relative to the repository root), its sha256, size and unpacked
+size, its classes, dates and URLs.  ``serial`` grows by one at every write, so a site that pins the
+repository's signing key can refuse an older index (a rollback).  No two releases may publish the
+same tag, in any spelling (:func:`pps.names.release_tag_key`).  Fields this version does not know
+are kept on a round trip, so an older tool never drops what a newer one wrote.  The index is
+written atomically under a lock; ``index.json.sig`` beside it (written by the distributor) is a
+detached Ed25519 signature over its exact bytes.
 """
 
 from __future__ import annotations
@@ -24,14 +28,19 @@ from pps import jsonfile
 from pps.classes import ReleaseType, UpdateClass
 from pps.errors import AlreadyExists, BadInput, NotFound
 from pps.fsutil import atomic_write, locked
-from pps.names import check_component, check_version
+from pps.names import check_component, check_version, release_tag_key
 
 INDEX_NAME = "index.json"
+#: The detached signature of ``index.json`` (Ed25519 over its exact bytes).
+SIGNATURE_NAME = "index.json.sig"
 INDEX_FORMAT = "pps-index/1"
 LOCK_NAME = ".index.lock"
 
 #: Repository stages, in the order a release moves through them.
 STAGES = ("unverified", "staged-rollout", "production")
+#: Stages whose releases are previews: installed at sites beside production and tagged.  A
+#: release in ``production`` (or gone from the index) is retired at the sites.
+PREVIEW_STAGES = ("unverified", "staged-rollout")
 
 
 def release_dir(stage: str, component: str, version: str) -> str:
@@ -66,6 +75,8 @@ class Release:
     notes_url: str = ""
     feedback_url: str = ""
     embargo: bool = False
+    #: Bytes the tarball's files add up to once unpacked (0: not recorded).
+    unpacked_size: int = 0
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -83,8 +94,19 @@ class Release:
             isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)
         ):
             raise BadInput(f"sha256 {sha!r} of {self.key} is not 64 lower-case hex digits")
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 0:
-            raise BadInput(f"size {self.size!r} of {self.key} is not a byte count")
+        for name in ("size", "unpacked_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise BadInput(f"{name} {value!r} of {self.key} is not a byte count")
+
+    @property
+    def in_preview(self) -> bool:
+        """Whether sites should carry this release as a preview (its stage is a preview one)."""
+        return self.stage in PREVIEW_STAGES
+
+    @property
+    def tag_key(self) -> str:
+        return release_tag_key(self.component, self.version)
 
     @property
     def key(self) -> str:
@@ -141,14 +163,32 @@ class Index:
         hint = f" (known components: {', '.join(comps)})" if comps else " (it has no releases)"
         raise NotFound(f"no component {component!r} in the repository{hint}")
 
-    def add(self, release: Release) -> None:
-        """Add a new release; an existing one is never overwritten."""
+    @property
+    def serial(self) -> int:
+        """How many times the index was written (0 for one that never carried a serial)."""
+        value = self.extra.get("serial", 0)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    def check_new(self, component: str, version: str) -> None:
+        """AlreadyExists if *component* *version* is here, or another release would publish the
+        same tags (tags compare case-insensitively)."""
+        key = release_tag_key(component, version)
         for r in self.releases:
-            if r.component == release.component and r.version == release.version:
+            if r.component == component and r.version == version:
                 raise AlreadyExists(
-                    f"release {release.key} already exists (stage {r.stage}); "
+                    f"release {r.key} already exists (stage {r.stage}); "
                     "releases are never overwritten: make a new version"
                 )
+            if r.tag_key == key:
+                raise AlreadyExists(
+                    f"release {component} {version} would publish the same tags as {r.key} "
+                    "(tags compare case-insensitively): choose another version"
+                )
+
+    def add(self, release: Release) -> None:
+        """Add a new release; an existing one is never overwritten, and no two releases may
+        publish the same tag in any spelling."""
+        self.check_new(release.component, release.version)
         self.releases.append(release)
 
     def replace(self, release: Release) -> None:
@@ -175,7 +215,22 @@ class Index:
         if fmt != INDEX_FORMAT:
             raise BadInput(f"{source} format {fmt!r} is not {INDEX_FORMAT!r}")
         extra = {k: v for k, v in data.items() if k not in ("format", "releases")}
-        return cls([Release.from_dict(r) for r in data["releases"]], extra)
+        serial = extra.get("serial", 0)
+        if isinstance(serial, bool) or not isinstance(serial, int) or serial < 0:
+            raise BadInput(f"{source} serial {serial!r} is not a whole number >= 0")
+        releases = [Release.from_dict(r) for r in data["releases"]]
+        seen: dict[str, Release] = {}
+        for r in releases:
+            other = seen.setdefault(r.tag_key, r)
+            if other is r:
+                continue
+            if other.key == r.key:
+                raise BadInput(f"{source}: {r.key} is listed twice")
+            raise BadInput(
+                f"{source}: {other.key} and {r.key} would publish the same tags "
+                "(tags compare case-insensitively)"
+            )
+        return cls(releases, extra)
 
 
 class Repository:
@@ -200,8 +255,13 @@ class Repository:
         """Hold the repository's write lock (``with repo.locked(): ...``)."""
         return locked(self.root / LOCK_NAME)
 
-    def save(self, index: Index) -> None:
-        atomic_write(self.index_path, index.to_json())
+    def save(self, index: Index) -> bytes:
+        """Write *index* with its serial one higher than before; the bytes written (what a
+        signature must cover).  Call with the lock held."""
+        index.extra["serial"] = max(index.serial, self.load().serial) + 1
+        data = index.to_json()
+        atomic_write(self.index_path, data)
+        return data
 
     def path_of(self, relpath: str) -> Path:
         _check_relpath(relpath, "repository")

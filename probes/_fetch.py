@@ -1,38 +1,51 @@
-"""Reading the repository: its index and a release's tarball, from a directory or over http(s).
+"""Reading the repository: its index, the index's signature and a release's tarball.
 
-The repository is whatever ``--repository`` names: a directory (a mirror, or the incoming area a
-push uploaded to) or an ``http://`` / ``https://`` URL of the same static layout.  ``requests`` is
-imported only for URLs, so the steady state of a directory-fed probe never loads it.  A tarball
-is streamed into the cache as ``*.part`` while its sha256 is computed; it becomes the cached file
-only when size and checksum match the index, and a mismatch leaves nothing behind.
+The repository is whatever ``--repository`` (or the site file's ``repository``) names: a
+directory (a mirror, or the incoming area a push uploaded to) or an ``https://`` URL of the same
+static layout.  Plain ``http://`` is accepted only from a site that pins the repository's signing
+key: then the signature, not the channel, vouches for the index, and the index's sha256 for the
+tarball.
+
+HTTP goes through the standard library (:mod:`urllib.request`), not ``requests``: the one-file
+probe then needs nothing installed, and TLS uses the system's CA store (``SSL_CERT_FILE`` /
+``SSL_CERT_DIR`` select another, e.g. the grid CAs).  Every request has a time limit taken from
+what is left of the run's budget; connection errors, timeouts, 5xx answers and a body cut short
+are retried a few times with backoff, and a cut download resumes where it stopped (``Range``) or,
+when the server cannot, starts again and skips what was already read.  404 and other 4xx answers
+are final.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
+import time
 from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 from urllib.parse import quote
 
-from pps.errors import BadInput, IntegrityError, PPSError
-from pps.fsutil import fsync_dir
-from pps.repository import INDEX_NAME, Index, Release
+from pps.errors import BadInput, PPSError
 
 _log = logging.getLogger("nagiosplugin." + __name__)
 
-CHUNK = 1 << 16
-#: (connect, read) timeouts in seconds for every http(s) request.
-HTTP_TIMEOUTS = (10.0, 60.0)
-#: An index larger than this is refused (it is a few kB per hundred releases).
+CHUNK = 256 << 10
+#: Seconds one http(s) request may take at most (connect, or silence while reading).
+HTTP_TIMEOUT = 30.0
+#: Attempts per file, and the pause before each retry.
+ATTEMPTS = 4
+BACKOFF = (0.5, 1.0, 2.0)
+#: Files that are small by nature: refused beyond these sizes.
 MAX_INDEX_BYTES = 32 << 20
+MAX_SIGNATURE_BYTES = 4096
 
 
 class RepositoryUnreachable(PPSError):
     """The repository (or one file in it) could not be read; nothing was changed."""
+
+
+class FileMissing(RepositoryUnreachable):
+    """The repository answered that the file does not exist."""
 
 
 def is_url(repository: str) -> bool:
@@ -42,100 +55,44 @@ def is_url(repository: str) -> bool:
 class Source:
     """A repository to read from: :func:`open_source` picks the kind."""
 
-    def __init__(self, location: str) -> None:
+    def __init__(self, location: str, deadline: float = float("inf")) -> None:
         self.location = location
-
-    def read_index(self) -> Index:
-        """The repository's index (RepositoryUnreachable, or BadInput if it is corrupt)."""
-        where = self.describe(INDEX_NAME)
-        raw = b"".join(self._chunks(INDEX_NAME, MAX_INDEX_BYTES))
-        if len(raw) > MAX_INDEX_BYTES:
-            raise BadInput(f"{where} is larger than {MAX_INDEX_BYTES} bytes")
-        return Index.from_json(raw, where)
+        #: ``time.monotonic()`` by which every read must be over.
+        self.deadline = deadline
 
     def describe(self, relpath: str) -> str:
         raise NotImplementedError
 
-    def _chunks(self, relpath: str, limit: int) -> Iterator[bytes]:
-        """The bytes of *relpath*; stops soon after more than *limit* came."""
+    def chunks(self, relpath: str, limit: int) -> Iterator[bytes]:
+        """The bytes of *relpath*, in chunks; stops soon after more than *limit* came."""
         raise NotImplementedError
 
-    def fetch(self, release: Release, cache_dir: Path) -> Path:
-        """The verified tarball of *release* in *cache_dir*, fetched unless already cached.
-
-        IntegrityError (size or checksum mismatch) leaves no file behind.
-        """
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        target = cache_dir / Path(release.tarball).name
-        if target.is_file():
-            if _matches(target, release):
-                _log.info("using the cached %s", target)
-                return target
-            _log.info("cached %s does not match the index: fetching again", target)
-            target.unlink()
-        part = target.with_name(target.name + ".part")
-        where = self.describe(release.tarball)
-        _log.info("fetching %s", where)
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            with open(part, "wb") as out:
-                # One byte over the announced size is enough to know it is wrong.
-                for chunk in self._chunks(release.tarball, release.size + 1):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            _check(release, size, digest.hexdigest(), where)
-            os.replace(part, target)
-            fsync_dir(cache_dir)
-        except BaseException:
-            with suppress(FileNotFoundError):
-                part.unlink()
-            raise
-        return target
-
-
-def _check(release: Release, size: int, sha256: str, where: str) -> None:
-    if size != release.size:
-        raise IntegrityError(
-            f"size mismatch for {release.key}: the index says {release.size} bytes, "
-            f"{where} has {size if size <= release.size else 'more'}"
-        )
-    if sha256 != release.sha256:
-        raise IntegrityError(
-            f"checksum mismatch for {release.key}: the index says sha256 {release.sha256}, "
-            f"{where} has {sha256}"
-        )
-
-
-def _matches(path: Path, release: Release) -> bool:
-    if path.stat().st_size != release.size:
-        return False
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest() == release.sha256
+    def read_small(self, relpath: str, limit: int) -> bytes:
+        """The whole of *relpath*; BadInput if it is larger than *limit*."""
+        data = b"".join(self.chunks(relpath, limit))
+        if len(data) > limit:
+            raise BadInput(f"{self.describe(relpath)} is larger than {limit} bytes")
+        return data
 
 
 class DirectorySource(Source):
     """A repository that is a directory on this machine."""
 
     def describe(self, relpath: str) -> str:
-        return str(Path(self.location) / relpath)
+        return os.path.join(self.location, relpath)
 
-    def _chunks(self, relpath: str, limit: int) -> Iterator[bytes]:
-        path = Path(self.location) / relpath
+    def chunks(self, relpath: str, limit: int) -> Iterator[bytes]:
+        path = self.describe(relpath)
         try:
-            f: BinaryIO = open(path, "rb")
+            f = open(path, "rb")
+        except FileNotFoundError:
+            raise FileMissing(f"cannot read {path}: No such file or directory") from None
         except OSError as e:
             raise RepositoryUnreachable(f"cannot read {path}: {e.strerror or e}") from None
         with f:
             total = 0
             while total <= limit:
-                chunk = f.read(CHUNK)
+                chunk = f.read(min(CHUNK, limit + 1 - total))
                 if not chunk:
                     return
                 total += len(chunk)
@@ -143,53 +100,124 @@ class DirectorySource(Source):
 
 
 class HttpSource(Source):
-    """A repository served over http(s); requests is imported here and only here."""
+    """A repository served over http(s), read with the standard library."""
 
-    def __init__(self, location: str) -> None:
-        super().__init__(location.rstrip("/") + "/")
+    def __init__(self, location: str, deadline: float = float("inf")) -> None:
+        super().__init__(location.rstrip("/") + "/", deadline)
 
     def describe(self, relpath: str) -> str:
         return self.location + quote(relpath)
 
-    def _chunks(self, relpath: str, limit: int) -> Iterator[bytes]:
-        import requests  # lazily: a directory-fed probe never pays for it
+    def _timeout(self, url: str) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0.05:
+            raise RepositoryUnreachable(f"cannot read {url}: out of time")
+        return min(HTTP_TIMEOUT, left)
+
+    def _pause(self, attempt: int, url: str, why: str) -> None:
+        if attempt >= ATTEMPTS:
+            raise RepositoryUnreachable(f"cannot read {url}: {why} (after {attempt} attempts)")
+        pause = BACKOFF[min(attempt - 1, len(BACKOFF) - 1)]
+        if time.monotonic() + pause >= self.deadline:
+            raise RepositoryUnreachable(f"cannot read {url}: {why}")
+        _log.info("%s: %s; retrying in %gs", url, why, pause)
+        time.sleep(pause)
+
+    def chunks(self, relpath: str, limit: int) -> Iterator[bytes]:
+        import http.client
+        import urllib.error
+        import urllib.request
 
         url = self.describe(relpath)
-        try:
-            with requests.get(url, stream=True, timeout=HTTP_TIMEOUTS) as resp:
-                if resp.status_code != 200:
-                    raise RepositoryUnreachable(
-                        f"cannot read {url}: HTTP {resp.status_code} {resp.reason}"
-                    )
-                total = 0
-                for chunk in resp.iter_content(CHUNK):
-                    total += len(chunk)
-                    yield chunk
-                    if total > limit:
-                        return
-        except requests.RequestException as e:
-            raise RepositoryUnreachable(f"cannot read {url}: {_reason(e)}") from None
+        got = 0  # bytes already handed out
+        attempt = 0
+        while True:
+            attempt += 1
+            headers = {"User-Agent": "pps-check_preview_client"}
+            if got:
+                headers["Range"] = f"bytes={got}-"
+            request = urllib.request.Request(url, headers=headers)
+            try:
+                resp: Any = urllib.request.urlopen(request, timeout=self._timeout(url))
+            except urllib.error.HTTPError as e:
+                e.close()
+                if e.code == 416 and got:
+                    return  # nothing beyond what we have: the size check decides
+                why = f"HTTP {e.code} {e.reason}"
+                if e.code == 404:
+                    raise FileMissing(f"cannot read {url}: {why}") from None
+                if e.code < 500 and e.code not in (408, 429):
+                    raise RepositoryUnreachable(f"cannot read {url}: {why}") from None
+                self._pause(attempt, url, why)
+                continue
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+                self._pause(attempt, url, _reason(e))
+                continue
+            with resp:
+                skip = 0
+                if got and resp.status != 206:
+                    skip = got  # the server ignored Range: read it all again, skip what we have
+                    _log.info("%s: no resume; restarting and skipping %d bytes", url, got)
+                elif got and not resp.headers.get("Content-Range", "").startswith(f"bytes {got}-"):
+                    self._pause(attempt, url, "a resumed download came back misaligned")
+                    continue
+                try:
+                    while got <= limit:
+                        chunk = resp.read(CHUNK)
+                        if not chunk:
+                            if resp.length:  # Content-Length promised more
+                                raise ConnectionError(f"the body ended {resp.length} bytes early")
+                            return
+                        if skip:
+                            drop = min(skip, len(chunk))
+                            skip -= drop
+                            chunk = chunk[drop:]
+                            if not chunk:
+                                continue
+                        got += len(chunk)
+                        attempt = 0  # progress: the next cut gets fresh attempts
+                        yield chunk
+                    return
+                except (OSError, http.client.HTTPException) as e:
+                    why = _reason(e)
+            self._pause(max(attempt, 1), url, f"the download was cut ({why})")
 
 
-def _reason(e: Exception) -> str:
-    """The gist of a requests error, whose str() nests urllib3 errors and object reprs."""
-    reason = getattr(e.args[0], "reason", None) if e.args else None  # urllib3 MaxRetryError
+def _reason(e: BaseException) -> str:
+    """The gist of a urllib / socket error."""
+    reason = getattr(e, "reason", None)
+    if reason is not None and not isinstance(reason, str):
+        return _reason(reason)
+    if isinstance(e, TimeoutError) or type(e).__name__ == "timeout":
+        return "timed out"
     text = str(reason or e) or type(e).__name__
-    return text.rsplit(": ", 1)[-1]
+    return text
 
 
-def open_source(repository: str) -> Source:
-    """The source for ``--repository`` (a directory path, or an http(s) URL)."""
-    if is_url(repository):
-        return HttpSource(repository)
+def open_source(repository: str, *, signed: bool, deadline: float = float("inf")) -> Source:
+    """The source for *repository* (a directory path, or an http(s) URL).
+
+    Plain http is refused unless *signed* (the site pins the repository's key).
+    """
+    if repository.startswith("https://"):
+        return HttpSource(repository, deadline)
+    if repository.startswith("http://"):
+        if not signed:
+            raise BadInput(
+                f"repository {repository!r}: plain http is refused unless the site file pins the "
+                "repository's public_key; use https"
+            )
+        return HttpSource(repository, deadline)
     if "://" in repository:
         raise BadInput(
             f"repository {repository!r}: only directories and http(s) URLs are supported"
         )
-    return DirectorySource(repository)
+    return DirectorySource(repository, deadline)
 
 
 def discard(path: Path) -> None:
     """Remove a cached file (no error if it is gone)."""
-    with suppress(FileNotFoundError):
+    try:
         path.unlink()
+    except FileNotFoundError:
+        pass

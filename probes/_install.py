@@ -1,11 +1,18 @@
-"""Installing a verified tarball beside production, so that a kill leaves old or new.
+"""Installing a release beside production, in one streaming pass, so that a kill leaves old or new.
 
-The tree is unpacked into ``.pps/tmp/`` (same file system as its final place), checked against
-the manifest inside it, given its ``pps-env.sh`` and install marker, configured by the site's hook
-when the manifest asks for it, and only then renamed to ``<preview_root>/<component>/<version>``.
-A stale tree already there is swapped out in one ``renameat2(RENAME_EXCHANGE)`` where the kernel
-has it (else moved aside first) and removed after.  Anything left in ``.pps/tmp`` by a killed run
-is removed by the next run.  Imported only when something is to be installed: it pulls tarfile.
+The tarball is unpacked while it arrives (from the repository, or from the cache) into a private
+work directory in ``.pps/tmp/`` (same file system as its final place); only when the size and the
+sha256 of every byte received match the index does the tree go on: checked against the manifest
+inside it, given its ``pps-env.sh`` and install marker, configured by the site's hook when the
+manifest asks for it, recorded in the state ledger, and renamed to
+``<preview_root>/<component>/<version>``.  A stale tree of pps's own already there is swapped out
+in one ``renameat2(RENAME_EXCHANGE)`` where the kernel has it (else moved aside first) and removed
+after.  Anything a killed run left in ``.pps/tmp`` is removed by the next run.
+
+pps touches only what it made: a component directory carries ``.pps-component``; a tree carries
+``.pps-install.json`` *and* is named by its state record (device and inode).  Anything else at
+those paths is :class:`NotOurs`, never removed or replaced.  Imported only when something is to
+be installed.
 """
 
 from __future__ import annotations
@@ -14,24 +21,58 @@ import errno
 import logging
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from pps.errors import PPSError
-from pps.fsutil import fsync_dir
+from pps.errors import IntegrityError, PPSError
+from pps.fsutil import atomic_write, fsync_dir
 from pps.manifest import Manifest
 from pps.repository import Release
-from probes._extract import UnsafeArchive, extract_safely
+from probes._extract import (
+    HEADER_ALLOWANCE,
+    CompressedInput,
+    SizeExceeded,
+    UnsafeArchive,
+    extract_stream,
+)
+from probes._fetch import Source
 from probes._process import run_bounded
 from probes._site import SiteLayout, remove_tree
-from probes._state import utc_now
-from probes._tree import ensure_env_script, load_manifest, reserved_names_in, write_marker
+from probes._state import StateRecord, utc_now
+from probes._tree import (
+    ensure_env_script,
+    load_manifest,
+    read_marker,
+    reserved_names_in,
+    write_marker,
+)
 
 _log = logging.getLogger("nagiosplugin." + __name__)
+
+COMPONENT_MARKER = ".pps-component"
+#: Free space kept in reserve beyond what a release needs.
+SPACE_MARGIN = 64 << 20
 
 
 class HookFailed(PPSError):
     """The site's configuration hook failed; nothing was installed."""
+
+
+class NotOurs(PPSError):
+    """A path pps would install at holds something pps did not make."""
+
+
+class NoSpace(PPSError):
+    """Not enough free space for the release; nothing was fetched."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The site's bounds on a release."""
+
+    max_release_bytes: int
+    max_unpacked_bytes: int
 
 
 @dataclass(frozen=True)
@@ -39,6 +80,7 @@ class Installed:
     manifest: Manifest
     installed_at: str
     unpacked_bytes: int
+    tree: str
 
 
 @dataclass(frozen=True)
@@ -48,6 +90,41 @@ class AwaitingConfiguration:
     message: str
 
 
+def tree_id(path: Path) -> str:
+    st = os.lstat(path)
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def owns_tree(path: Path, record: StateRecord | None) -> bool:
+    """Whether the tree at *path* is one pps put there: marker inside, and the ledger names it."""
+    try:
+        ident = tree_id(path)
+    except FileNotFoundError:
+        return False
+    if os.path.islink(path) or not os.path.isdir(path) or read_marker(path) is None:
+        return False
+    return record is not None and bool(record.tree) and record.tree == ident
+
+
+def component_dir(layout: SiteLayout, component: str, *, create: bool) -> Path:
+    """``<preview_root>/<component>``, made by pps (NotOurs if something else is there)."""
+    path = layout.root / component
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        if not create:
+            return path
+        os.mkdir(path, 0o755)
+        os.chmod(path, 0o755)
+        atomic_write(path / COMPONENT_MARKER, b"made by pps: previews of this component\n")
+        return path
+    import stat
+
+    if stat.S_ISDIR(st.st_mode) and os.path.isfile(path / COMPONENT_MARKER):
+        return path
+    raise NotOurs(f"{path} exists and was not made by pps: not installing into it")
+
+
 def hook_problem(hook: Path) -> str | None:
     """Why *hook* cannot run (a message for the operator), or ``None`` if it can."""
     if not hook.is_file() or not os.access(hook, os.X_OK):
@@ -55,35 +132,174 @@ def hook_problem(hook: Path) -> str | None:
     return None
 
 
+def check_space(directory: Path, need: int) -> None:
+    st = os.statvfs(directory)
+    free = st.f_bavail * st.f_frsize
+    if free < need + SPACE_MARGIN:
+        raise NoSpace(
+            f"not enough free space in {directory}: the release needs {_mib(need)} "
+            f"(+{_mib(SPACE_MARGIN)} reserve), {_mib(free)} free; nothing fetched"
+        )
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def check_limits(release: Release, limits: Limits) -> None:
+    """Refuse, before any byte is fetched, a release larger than the site allows."""
+    if release.size > limits.max_release_bytes:
+        raise IntegrityError(
+            f"{release.key} is {release.size} bytes; the site allows at most "
+            f"{limits.max_release_bytes} (max_release_bytes)"
+        )
+    if release.unpacked_size > limits.max_unpacked_bytes:
+        raise IntegrityError(
+            f"{release.key} unpacks to {release.unpacked_size} bytes; the site allows at most "
+            f"{limits.max_unpacked_bytes} (max_unpacked_bytes)"
+        )
+
+
+def _verify(release: Release, inp: CompressedInput, where: str) -> None:
+    if inp.size != release.size:
+        raise IntegrityError(
+            f"size mismatch for {release.key}: the index says {release.size} bytes, "
+            f"{where} has {inp.size if inp.size <= release.size else 'more'}"
+        )
+    sha = inp.sha256.hexdigest()
+    if sha != release.sha256:
+        raise IntegrityError(
+            f"checksum mismatch for {release.key}: the index says sha256 {release.sha256}, "
+            f"{where} has {sha}"
+        )
+
+
+def fetch_to_cache(source: Source, release: Release, layout: SiteLayout) -> Path:
+    """The verified tarball of *release* in the cache, fetched unless already there."""
+    target = layout.cache_dir / Path(release.tarball).name
+    if target.is_file():
+        inp = _input(_file_chunks(target), release, target.name)
+        inp.drain()
+        try:
+            _verify(release, inp, str(target))
+            return target
+        except IntegrityError:
+            target.unlink()
+    check_space(layout.cache_dir, release.size)
+    part = target.with_name(target.name + ".part")
+    where = source.describe(release.tarball)
+    inp = _input(source.chunks(release.tarball, release.size), release, target.name)
+    try:
+        with open(part, "wb") as out:
+            for chunk in _tee(inp):
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        _verify(release, inp, where)
+        os.replace(part, target)
+        fsync_dir(layout.cache_dir)
+    except SizeExceeded:
+        raise IntegrityError(
+            f"size mismatch for {release.key}: the index says {release.size} bytes, {where} has "
+            "more"
+        ) from None
+    finally:
+        if part.exists():
+            part.unlink()
+    return target
+
+
+def _tee(inp: CompressedInput) -> Iterator[bytes]:
+    """The compressed chunks as *inp* hashes them (no inflating)."""
+    while True:
+        chunk = inp.next_compressed()
+        if not chunk:
+            return
+        yield chunk
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        yield from iter(lambda: f.read(1 << 20), b"")
+
+
+def _input(
+    chunks: Iterator[bytes], release: Release, name: str, limits: Limits | None = None
+) -> CompressedInput:
+    max_unpacked = limits.max_unpacked_bytes if limits else 1 << 62
+    return CompressedInput(
+        chunks, max_in=release.size, max_out=max_unpacked + HEADER_ALLOWANCE, name=name
+    )
+
+
 def install_release(
-    tarball: Path,
     release: Release,
     layout: SiteLayout,
     *,
+    source: Source,
+    limits: Limits,
     profile_d: Path,
     hook: Path,
     hook_timeout: float,
+    record_tree: Callable[[str], None],
 ) -> Installed | AwaitingConfiguration:
-    """Install the verified *tarball* of *release* under *layout*.
+    """Install *release* under *layout*, streaming it from the cache or from *source*.
 
-    IntegrityError (the tree is unsafe or does not match) and HookFailed leave nothing
-    installed; so does a kill at any point (the work directory is cleaned by the next run).
+    *record_tree* is called with the new tree's identity just before it is renamed into place
+    (the caller writes it into the state ledger).  IntegrityError (the tarball does not match
+    or is unsafe), NoSpace and HookFailed leave nothing installed; so does a kill at any point
+    (the work directory is cleaned by the next run).  The caller has checked that whatever is
+    at the final path is pps's own.
     """
     final = layout.install_dir(release.component, release.version)
+    cached = layout.cache_dir / Path(release.tarball).name
     if release.update_class.needs_site_config:
-        # Known from the index already: no need to unpack on every run until the hook exists.
+        # Known from the index already: fetch (verified) once, unpack when the hook exists.
         problem = hook_problem(hook)
         if problem:
+            fetch_to_cache(source, release, layout)
             return AwaitingConfiguration(problem)
-    layout.tmp_dir.mkdir(parents=True, exist_ok=True)
+    check_space(layout.tmp_dir, release.unpacked_size or release.size)
+    if cached.is_file():
+        chunks, where = _file_chunks(cached), str(cached)
+    else:
+        chunks, where = (
+            source.chunks(release.tarball, release.size),
+            source.describe(release.tarball),
+        )
     work = Path(tempfile.mkdtemp(prefix=f"install-{release.component}-", dir=layout.tmp_dir))
     try:
-        _log.info("unpacking %s into %s", tarball, work)
-        unpacked = extract_safely(tarball, work)
+        inp = _input(chunks, release, Path(release.tarball).name, limits)
+        max_bytes = limits.max_unpacked_bytes
+        if release.unpacked_size:
+            max_bytes = min(max_bytes, release.unpacked_size)
+        _log.info("unpacking %s into %s as it arrives", where, work)
+        try:
+            unpacked, _members = extract_stream(inp, work, max_bytes=max_bytes)
+        except SizeExceeded:
+            raise IntegrityError(
+                f"size mismatch for {release.key}: the index says {release.size} bytes, "
+                f"{where} has more"
+            ) from None
+        except UnsafeArchive:
+            # A download damaged on the way also looks like a bad archive: say which it is.
+            try:
+                inp.drain()
+            except SizeExceeded:
+                pass
+            _verify(release, inp, where)
+            raise
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise NoSpace(
+                    f"no space left in {layout.tmp_dir} while unpacking {release.key}"
+                ) from None
+            raise
+        _verify(release, inp, where)
         reserved = reserved_names_in(work)
         if reserved:
             raise UnsafeArchive(
-                f"unsafe tarball {tarball.name}: it holds {reserved[0]}, a file the probe writes"
+                f"unsafe tarball {inp.name}: it holds {reserved[0]}, a file the probe writes"
             )
         manifest = load_manifest(work, release)
         if manifest.requires_site_config:
@@ -96,8 +312,13 @@ def install_release(
         installed_at = utc_now()
         write_marker(work, release, installed_at)
         os.chmod(work, 0o755)  # mkdtemp made it 0700; jobs of every grid user read the tree
+        ident = tree_id(work)
+        component_dir(layout, release.component, create=True)
+        record_tree(ident)
         _put_in_place(work, final, layout)
-        return Installed(manifest, installed_at, unpacked)
+        if cached.exists():
+            cached.unlink()
+        return Installed(manifest, installed_at, unpacked, ident)
     finally:
         if os.path.lexists(work):
             remove_tree(work)
@@ -128,7 +349,6 @@ def _run_hook(
 
 
 def _put_in_place(work: Path, final: Path, layout: SiteLayout) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
     if not os.path.lexists(final):
         os.rename(work, final)
     elif _exchange(work, final):

@@ -2,7 +2,11 @@
 
 Each test is ``bash -c '. <tree>/pps-env.sh || exit 125; <command>'`` run in the tree, with the
 probe's own environment underneath (so the site's production profile.d and then the preview
-decide what the command sees), its own time limit and its own process group.
+decide what the command sees), its own time limit and its own process group.  When the probe
+runs as root the tests run as the site's ``test_user`` (default ``nobody``), without
+supplementary groups; either way with a scratch ``HOME`` (and ``TMPDIR``) of their own that is
+removed afterwards.  The tests come from the signed tarball, but they are the release's code: they
+get no more rights than a grid job would.
 """
 
 from __future__ import annotations
@@ -10,10 +14,13 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import tempfile
 from pathlib import Path
 
+from pps.errors import BadInput
 from pps.manifest import Manifest
 from probes._process import run_bounded
+from probes._site import remove_tree
 from probes._state import LocalTestResult
 from probes._tree import ENV_SCRIPT
 
@@ -35,29 +42,66 @@ def local_test_argv(tree: Path, command: str) -> list[str]:
     return ["bash", "-c", f"{setup}\n{command}"]
 
 
+def test_account(name: str) -> tuple[str, int, int] | None:
+    """``(name, uid, gid)`` the tests run as: *name* when the probe is root, else ``None`` (the
+    probe's own account)."""
+    if os.geteuid() != 0:
+        return None
+    import pwd
+
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        raise BadInput(f"test_user {name!r} does not exist at this site") from None
+    return pw.pw_name, pw.pw_uid, pw.pw_gid
+
+
 def run_local_tests(
-    manifest: Manifest, tree: Path, *, scratch_dir: Path | None = None
+    manifest: Manifest,
+    tree: Path,
+    *,
+    scratch_dir: Path,
+    account: tuple[str, int, int] | None = None,
+    running_dir: Path | None = None,
 ) -> tuple[LocalTestResult, ...]:
-    """Run every test of *manifest* in *tree*, in manifest order."""
-    results = []
-    for test in manifest.tests:
-        _log.info("running test %s: %s", test.name, test.command)
-        done = run_bounded(
-            local_test_argv(tree, test.command),
-            cwd=tree,
-            env=os.environ,
-            timeout=test.timeout,
-            scratch_dir=scratch_dir,
-        )
-        result = LocalTestResult(
-            name=test.name,
-            ok=done.exit_code == 0,
-            exit_code=done.exit_code,
-            seconds=done.seconds,
-            output_tail=done.output_tail,
-            timed_out=done.timed_out,
-            timeout=test.timeout,
-        )
-        _log.info("test %s %s in %.2fs", test.name, result.verdict, done.seconds)
-        results.append(result)
-    return tuple(results)
+    """Run every test of *manifest* in *tree*, in manifest order, as *account* if given."""
+    if not manifest.tests:
+        return ()
+    home = Path(tempfile.mkdtemp(prefix="home-", dir=scratch_dir))
+    try:
+        env = dict(os.environ, HOME=str(home), TMPDIR=str(home))
+        user = None
+        if account is not None:
+            name, uid, gid = account
+            os.chown(home, uid, gid)
+            env.update(USER=name, LOGNAME=name)
+            user = (uid, gid)
+        results = []
+        for test in manifest.tests:
+            _log.info("running test %s: %s", test.name, test.command)
+            done = run_bounded(
+                local_test_argv(tree, test.command),
+                cwd=tree,
+                env=env,
+                timeout=test.timeout,
+                scratch_dir=scratch_dir,
+                user=user,
+                running_dir=running_dir,
+            )
+            tail = done.output_tail
+            if done.left_behind:
+                tail += f"\npps: killed what the test left running: {', '.join(done.left_behind)}"
+            result = LocalTestResult(
+                name=test.name,
+                ok=done.exit_code == 0,
+                exit_code=done.exit_code,
+                seconds=done.seconds,
+                output_tail=tail,
+                timed_out=done.timed_out,
+                timeout=test.timeout,
+            )
+            _log.info("test %s %s in %.2fs", test.name, result.verdict, done.seconds)
+            results.append(result)
+        return tuple(results)
+    finally:
+        remove_tree(home)

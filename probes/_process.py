@@ -1,9 +1,15 @@
 """Running a site command (a local test, the configuration hook) within a time limit.
 
 The command gets its own session, so on timeout the whole process group is killed, including
-whatever it started.  Output (stdout and stderr together) goes to an unlinked temporary file, not
-a pipe: a chatty command cannot fill a pipe and block, and a grandchild that survives the kill
-cannot keep the probe waiting for end-of-file.  Only the tail is kept.
+whatever it started; so it is when the probe itself is interrupted (its ``--timeout``, SIGTERM,
+SIGINT).  What a SIGKILL of the probe leaves behind, the next run kills (:mod:`probes._orphans`).
+Output (stdout and stderr together) goes to an unlinked temporary file, not a pipe: a chatty
+command cannot fill a pipe and block, and a grandchild that survives the kill cannot keep the
+probe waiting for end-of-file.  Only the tail is kept.
+
+A command can run as another account (*user*: uid and gid): the probe, running as root, runs
+the release's local tests as the site's ``test_user``, so a test cannot write the production
+area, the tags files or another version.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from probes import _orphans
+
 #: Characters of output kept for the state record.
 TAIL_CHARS = 2000
 
@@ -30,6 +38,8 @@ class Finished:
     exit_code: int | None
     seconds: float
     output_tail: str
+    #: Processes the command left running outside its process group, killed after it.
+    left_behind: tuple[str, ...] = ()
 
     @property
     def timed_out(self) -> bool:
@@ -57,24 +67,39 @@ def run_bounded(
     env: Mapping[str, str],
     timeout: float,
     scratch_dir: Path | None = None,
+    user: tuple[int, int] | None = None,
+    running_dir: Path | None = None,
 ) -> Finished:
     """Run *argv* in *cwd* with *env*; kill its process group after *timeout* seconds.
 
-    If the probe itself is interrupted (its global timeout), the group is killed too.
+    With *user* (uid, gid) the command runs as that account, without supplementary groups.
+    With *running_dir* the run is registered there while it lasts (see :mod:`probes._orphans`).
     """
+    env = dict(env)
+    marker = _orphans.new_marker()
+    env[_orphans.ENV_MARKER] = marker
+    switch = user is not None and user != (os.geteuid(), os.getegid())
     with tempfile.TemporaryFile(dir=scratch_dir) as out:
         start = time.monotonic()
         proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
-            env=dict(env),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            user=user[0] if switch and user else None,
+            group=user[1] if switch and user else None,
+            extra_groups=[] if switch else None,
         )
+        registered = None
         exit_code: int | None = None
+        left: list[str] = []
         try:
+            if running_dir is not None:
+                uid = user[0] if user else os.geteuid()
+                registered = _orphans.register(running_dir, marker, proc.pid, uid, argv[-1][:200])
             exit_code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             pass
@@ -83,5 +108,9 @@ def run_bounded(
             # but left something running in its group: nothing outlives the probe's budget.
             _kill_group(proc.pid)
             proc.wait()
+            if switch and user:  # another account: find what escaped the group by its marker
+                left = _orphans.sweep(marker, user[0])
+            if registered is not None:
+                _orphans.unregister(registered)
         seconds = time.monotonic() - start
-        return Finished(exit_code, round(seconds, 3), _tail(out))
+        return Finished(exit_code, round(seconds, 3), _tail(out), tuple(left))

@@ -19,10 +19,17 @@ from pps.errors import BadInput
 from pps.fsutil import atomic_write
 
 FORMAT = "pps-site-state/1"
+#: Installed, and its tests passed on the last run that completed them.
 VERIFIED = "verified"
+#: Installed, and a test failed.
 BROKEN = "broken"
+#: Needs the site's configuration hook first (non backward compatible clients): not installed.
 AWAITING_CONFIGURATION = "awaiting-configuration"
-STATUSES = (VERIFIED, BROKEN, AWAITING_CONFIGURATION)
+#: Installed (or being put in place) but never tested to the end.
+UNTESTED = "untested"
+#: No longer a preview: tags withdrawn; the tree goes after the grace period.
+RETIRED = "retired"
+STATUSES = (VERIFIED, BROKEN, AWAITING_CONFIGURATION, UNTESTED, RETIRED)
 
 
 def utc_now() -> str:
@@ -68,6 +75,14 @@ class StateRecord:
     vos: tuple[str, ...] = ()
     tests: tuple[LocalTestResult, ...] = ()
     install_dir: str = ""
+    #: ``"<st_dev>:<st_ino>"`` of the tree pps put at *install_dir*: pps removes or replaces only
+    #: a tree it recorded creating.
+    tree: str = ""
+    #: Runs in a row whose tests could not complete (a test's timeout, or the run was killed).
+    incomplete_runs: int = 0
+    #: When the current run started the tests; still set on disk means that run never finished.
+    tests_started: str | None = None
+    retired_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -86,6 +101,10 @@ class StateRecord:
             vos=list(self.vos),
             tests=[asdict(t) for t in self.tests],
             install_dir=self.install_dir,
+            tree=self.tree,
+            incomplete_runs=self.incomplete_runs,
+            tests_started=self.tests_started,
+            retired_at=self.retired_at,
         )
         return jsonfile.dumps(data)
 
@@ -95,7 +114,8 @@ class StateRecord:
         if data.get("format") != FORMAT:
             raise BadInput(f"{source} is not a {FORMAT} record")
         known = {"format", "component", "version", "sha256", "status", "installed_at"}
-        known |= {"last_verified", "vos", "tests", "install_dir"}
+        known |= {"last_verified", "vos", "tests", "install_dir", "tree", "incomplete_runs"}
+        known |= {"tests_started", "retired_at"}
         try:
             tests = tuple(
                 LocalTestResult(
@@ -119,6 +139,10 @@ class StateRecord:
                 vos=tuple(str(v) for v in data.get("vos") or ()),
                 tests=tests,
                 install_dir=str(data.get("install_dir", "")),
+                tree=str(data.get("tree") or ""),
+                incomplete_runs=int(data.get("incomplete_runs") or 0),
+                tests_started=data.get("tests_started"),
+                retired_at=data.get("retired_at"),
                 extra={k: v for k, v in data.items() if k not in known},
             )
         except (KeyError, TypeError, ValueError) as e:

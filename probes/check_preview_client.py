@@ -1,11 +1,21 @@
 """Install, test and tag a preview version of a grid client at this site (Nagios plugin).
 
-Reads the repository index; unless the same tarball is already installed, fetches it, checks its
-size and sha256, unpacks it safely beside production under the preview root and runs the site's
-configuration hook when the release needs one; runs the release's local tests in the preview
-environment (the site's production profile.d first); then publishes the version's
-RunTimeEnvironment tag for every VO when all tests pass, or withdraws it when one fails. Meant to
-run again and again (Nagios, and every push): an installed version is only re-tested.
+Reads the site file (/etc/pps/site.toml, or --site-config) and the repository index (its
+signature first, when the site pins the repository's key); unless the same tarball is already
+installed, fetches it, unpacking it as it arrives into a private directory, checks its size and
+sha256, and puts it beside production under the preview root (running the site's configuration
+hook when the release needs one); runs the release's local tests in the preview environment (the
+site's production profile.d first) as the site's test_user; then publishes the version's
+RunTimeEnvironment tag for every VO when all tests pass, or withdraws it when one fails. A
+version the repository no longer lists as a preview loses its tags and, after a grace period,
+its tree. Meant to run again and again (Nagios, and every push): an installed version is only
+re-tested. With --cleanup it retires every installed version that is no longer a preview.
+
+States: OK verified and tagged (or retired as planned); WARNING waiting for the site's
+configuration hook, or tests that could not complete once (the tag stays one more run);
+CRITICAL a failing test (tag withdrawn), a refused release (signature, checksum, unsafe tarball,
+a path pps did not make, too large) or a failed hook; UNKNOWN the probe cannot tell (bad
+usage or site file, repository unreachable, unknown release, timeout, interrupted).
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,14 +33,32 @@ import nagiosplugin
 from nagiosplugin import Critical, Ok, Warn
 
 from pps.errors import BadInput, PPSError
-from pps.fsutil import locked
-from probes._converge import REFUSED, Outcome, Request, converge
+from probes._converge import (
+    INCOMPLETE,
+    INCOMPLETE_LIMIT,
+    REFUSED,
+    CleanupOutcome,
+    Outcome,
+    Request,
+    cleanup,
+    converge,
+)
+from probes._safefs import locked_path
 from probes._site import SiteLayout
-from probes._state import AWAITING_CONFIGURATION, BROKEN
+from probes._siteconfig import DEFAULT_PATH, DEFAULTS, check_layout, check_values, read_site_file
+from probes._state import AWAITING_CONFIGURATION, BROKEN, RETIRED
 
 _log = logging.getLogger("nagiosplugin." + __name__)
 
 DEFAULT_TIMEOUT = 600.0
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGINT arrived: stop, kill the tests, release the lock, say UNKNOWN."""
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
 
 
 # data acquisition
@@ -39,13 +68,22 @@ class PreviewClient(nagiosplugin.Resource):
     """Domain model: one preview release at this site, converged and re-tested.
 
     ``probe()`` does the whole run under the site lock and reports what happened as metrics:
-    the run's outcome, one metric per local test, and counts and sizes for perfdata.
+    the run's outcome, one metric per local test, and counts and sizes for perfdata.  In
+    cleanup mode, what was retired.
     """
 
-    def __init__(self, request: Request | None, started: float, usage_error: str = "") -> None:
+    def __init__(
+        self,
+        request: Request | None,
+        started: float,
+        usage_error: str = "",
+        *,
+        cleanup: bool = False,
+    ) -> None:
         self.request = request
         self.started = started
         self.usage_error = usage_error
+        self.cleanup = cleanup
 
     @property
     def name(self) -> str:
@@ -54,66 +92,93 @@ class PreviewClient(nagiosplugin.Resource):
     def probe(self) -> list[nagiosplugin.Metric]:
         if self.request is None:
             raise nagiosplugin.CheckError(self.usage_error)
-        lock = SiteLayout(self.request.preview_root).lock_file
+        layout = SiteLayout(self.request.preview_root)
+        lock = layout.lock_file
         waiting = True
         try:
+            layout.prepare()
             _log.info("waiting for the site lock %s", lock)
-            with locked(lock):
+            with locked_path(str(lock)):
                 waiting = False
-                outcome = converge(self.request)
+                result = cleanup(self.request) if self.cleanup else converge(self.request)
         except nagiosplugin.Timeout as e:
             if waiting:
                 raise nagiosplugin.Timeout(
                     f"{e} waiting for the lock {lock} (another run holds it)"
                 ) from None
             raise
+        except Interrupted as e:
+            raise nagiosplugin.CheckError(
+                f"{e}: stopped, tests killed, lock released; the next run carries on"
+            ) from None
         except PPSError as e:  # repository unreachable, unknown release, corrupt index...
             raise nagiosplugin.CheckError(str(e)) from None
         except OSError as e:
             _log.debug("internal error", exc_info=True)
             where = f": {e.filename}" if e.filename else ""
             raise nagiosplugin.CheckError(f"{e.strerror or e}{where}") from None
+        elapsed = round(time.monotonic() - self.started, 3)
+        time_metric = nagiosplugin.Metric("time", elapsed, "s", min=0, context="perfdata")
+        if isinstance(result, CleanupOutcome):
+            return [
+                nagiosplugin.Metric("cleanup", result, context="cleanup"),
+                nagiosplugin.Metric("retired", len(result.retired), min=0, context="perfdata"),
+                nagiosplugin.Metric("previews", result.kept, min=0, context="perfdata"),
+                time_metric,
+            ]
+        outcome = result
         passed = sum(1 for t in outcome.tests if t.ok)
         metrics = [nagiosplugin.Metric("outcome", outcome, context="outcome")]
         metrics += [nagiosplugin.Metric(t.name, t, context="local_test") for t in outcome.tests]
-        if outcome.status not in (REFUSED, AWAITING_CONFIGURATION):
+        if outcome.tests or outcome.status not in (REFUSED, AWAITING_CONFIGURATION, RETIRED):
             metrics += [
                 nagiosplugin.Metric("tests_passed", passed, min=0, context="perfdata"),
                 nagiosplugin.Metric(
                     "tests_failed", len(outcome.tests) - passed, min=0, context="perfdata"
                 ),
             ]
-        metrics += [
-            nagiosplugin.Metric("size", outcome.release.size, "B", min=0, context="perfdata"),
-            nagiosplugin.Metric(
-                "time", round(time.monotonic() - self.started, 3), "s", min=0, context="perfdata"
-            ),
-        ]
-        return metrics
+        if outcome.release is not None:
+            size = outcome.release.size
+            metrics.append(nagiosplugin.Metric("size", size, "B", min=0, context="perfdata"))
+        return metrics + [time_metric]
 
 
 # data evaluation
 
 
 class OutcomeContext(nagiosplugin.Context):
-    """The run as a whole: refused releases are critical, unconfigured ones a warning."""
+    """The run as a whole: refused releases are critical, unconfigured ones a warning,
+    notes (an earlier run's test processes killed) a warning."""
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
         outcome: Outcome = metric.value
         if outcome.status == REFUSED:
             return self.result_cls(Critical, outcome.message, metric)
+        if outcome.status == INCOMPLETE:
+            return self.result_cls(Critical if outcome.withdrawn else Warn, None, metric)
         if outcome.status == AWAITING_CONFIGURATION:
             return self.result_cls(Warn, outcome.message, metric)
+        if outcome.notes:
+            return self.result_cls(Warn, "; ".join(outcome.notes), metric)
         return self.result_cls(Ok, None, metric)
 
 
 class LocalTestContext(nagiosplugin.Context):
-    """One local test: critical unless it passed."""
+    """One local test: critical when it failed, a warning when it could not complete (the
+    outcome decides whether that withdraws the tag)."""
 
     def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
         test = metric.value
-        state = Ok if test.ok else Critical
+        state = Ok if test.ok else Warn if test.timed_out else Critical
         return self.result_cls(state, f"test {test.name} {test.verdict}", metric)
+
+
+class CleanupContext(nagiosplugin.Context):
+    """A cleanup run: OK, with what it retired; a warning for notes."""
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Result:
+        outcome: CleanupOutcome = metric.value
+        return self.result_cls(Warn if outcome.notes else Ok, None, metric)
 
 
 class PerfdataContext(nagiosplugin.Context):
@@ -131,19 +196,28 @@ def _clean(text: str) -> str:
     return " ".join(text.replace("|", "/").split())
 
 
-def _outcome(results: nagiosplugin.Results) -> Outcome | None:
+def _value(results: nagiosplugin.Results, context: str) -> Any:
     for result in results:
-        if result.metric is not None and result.metric.context == "outcome":
+        if result.metric is not None and result.metric.context == context:
             return result.metric.value
     return None
+
+
+def _with_notes(text: str, notes: Sequence[str]) -> str:
+    return _clean("; ".join([text, *notes]))
 
 
 class PreviewClientSummary(nagiosplugin.Summary):
     """The status line names the release, the subcluster, the tests and the tags."""
 
     def ok(self, results: nagiosplugin.Results) -> str:
-        o = _outcome(results)
+        cleaned = _value(results, "cleanup")
+        if cleaned is not None:
+            return _cleanup_line(cleaned)
+        o = _value(results, "outcome")
         assert o is not None
+        if o.status == RETIRED:
+            return _clean(o.message)
         req, n = o.request, len(o.tests)
         return _clean(
             f"{req.component} {req.version} verified at {req.subcluster}: "
@@ -151,21 +225,49 @@ class PreviewClientSummary(nagiosplugin.Summary):
         )
 
     def problem(self, results: nagiosplugin.Results) -> str:
-        o = _outcome(results)
-        if o is None or o.status != BROKEN:
+        cleaned = _value(results, "cleanup")
+        if cleaned is not None:
+            return _with_notes(_cleanup_line(cleaned), cleaned.notes)
+        o = _value(results, "outcome")
+        if o is None:
             return _clean(str(results.first_significant))
         req, failed = o.request, o.failed_tests
         passed = len(o.tests) - len(failed)
-        return _clean(
-            f"{req.component} {req.version} broken at {req.subcluster}: "
-            + "; ".join(f"test {t.name} {t.verdict}" for t in failed)
-            + f" ({passed}/{len(o.tests)} tests passed), tag withdrawn for {','.join(req.vos)}"
-        )
+        what = "; ".join(f"test {t.name} {t.verdict}" for t in failed)
+        counts = f"({passed}/{len(o.tests)} tests passed)"
+        vos = ",".join(req.vos)
+        if o.status == BROKEN:
+            text = (f"{req.component} {req.version} broken at {req.subcluster}: {what} {counts}, "
+                    f"tag withdrawn for {vos}")  # fmt: skip
+        elif o.status == INCOMPLETE:
+            text = f"{req.component} {req.version} at {req.subcluster}: {what} {counts}; "
+            if not o.withdrawn:
+                text += (f"tag kept for {vos} for now: withdrawn if the tests cannot complete on "
+                         "the next run too")  # fmt: skip
+            elif o.incomplete_runs >= INCOMPLETE_LIMIT:
+                text += (f"tag withdrawn for {vos}: the tests could not complete on "
+                         f"{o.incomplete_runs} runs in a row")  # fmt: skip
+            else:
+                text += f"not tagged for {vos}: the tests must complete first"
+        elif o.status in (REFUSED, AWAITING_CONFIGURATION):
+            text = o.message
+        elif o.status == RETIRED:
+            text = o.message
+        else:  # verified, with notes
+            n = len(o.tests)
+            text = (f"{req.component} {req.version} verified at {req.subcluster}: "
+                    f"{n}/{n} tests passed, tagged for {vos}")  # fmt: skip
+        return _with_notes(text, o.notes)
 
     def verbose(self, results: nagiosplugin.Results) -> list[str]:
-        o = _outcome(results)
+        cleaned = _value(results, "cleanup")
+        if cleaned is not None:
+            return [_clean(line) for line in cleaned.retired]
+        o = _value(results, "outcome")
         if o is None:
             return [_clean(f"{r.state}: {r}") for r in results if r.state != Ok]
+        if o.release is None:
+            return []
         lines = [
             _clean(
                 f"{o.release.key} from {o.request.repository}: "
@@ -181,6 +283,15 @@ class PreviewClientSummary(nagiosplugin.Summary):
                 line += f"; last output: {last[:200]}"
             lines.append(_clean(line))
         return lines
+
+
+def _cleanup_line(c: CleanupOutcome) -> str:
+    if not c.retired:
+        return _clean(f"cleanup: nothing to retire, {c.kept} preview version(s) installed")
+    return _clean(
+        f"cleanup: {len(c.retired)} retired ({'; '.join(c.retired)}), {c.kept} preview "
+        "version(s) kept"
+    )
 
 
 # runtime environment
@@ -208,61 +319,80 @@ def _seconds(text: str) -> float:
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="check_preview_client", description=__doc__)
+    p = _Parser(
+        prog="check_preview_client",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Every option but --component, --version, --cleanup, --timeout and -v has a key "
+        "of the same name in the site file (dashes as underscores; --vo is 'vos'); a flag "
+        "given here wins over the file.",
+    )
     add = p.add_argument
-    add("--component", required=True, help="The component to converge, e.g. glite-UI.")
-    add("--version", required=True, help="The version of the component, e.g. 3.2.8-0.")
+    add(
+        "--site-config",
+        metavar="FILE",
+        help=f"The site file (TOML) every run reads, push or Nagios (default: {DEFAULT_PATH}, "
+        "used when it exists).",
+    )
+    add(
+        "--no-site-config",
+        action="store_true",
+        help="Read no site file: everything comes from the flags (a push to a site without "
+        "one does this).",
+    )
+    add("--component", help="The component to converge, e.g. glite-UI.")
+    add("--version", help="The version of the component, e.g. 3.2.8-0.")
+    add(
+        "--cleanup",
+        action="store_true",
+        help="Instead of one version: retire every installed version the repository no longer "
+        "lists as a preview (tags withdrawn now, trees removed after the grace period).",
+    )
     add(
         "--repository",
-        required=True,
         metavar="PATH_OR_URL",
         help="The repository to read index.json and the tarball from: a directory, or an "
-        "http(s) URL of the same layout.",
+        "https URL of the same layout (plain http only with a pinned public_key).",
     )
     add(
         "--preview-root",
-        required=True,
-        type=Path,
         metavar="DIR",
-        help="The directory preview versions are installed under, beside production; the "
-        "probe writes nothing else except the tags files.",
+        help="The directory preview versions are installed under, beside production "
+        f"(default {DEFAULTS['preview_root']}); the probe writes nothing else except the tags "
+        "files.",
     )
     add(
         "--info-dir",
-        required=True,
-        type=Path,
         metavar="DIR",
         help="The information directory holding the tags files "
-        "(<info-dir>/<subcluster>/<vo>/<vo>.list).",
+        f"(<info-dir>/<subcluster>/<vo>/<vo>.list; default {DEFAULTS['info_dir']}).",
     )
-    add(
-        "--subcluster",
-        required=True,
-        metavar="ID",
-        help="The GlueSubClusterUniqueID whose tags are published.",
-    )
+    add("--subcluster", metavar="ID", help="The GlueSubClusterUniqueID whose tags are published.")
     add(
         "--vo",
         dest="vos",
         action="append",
-        required=True,
         metavar="VO",
-        help="A VO to tag the version for; repeat the option for each VO.",
+        help="A VO to tag the version for; repeat the option for each VO. A run given fewer VOs "
+        "than the site file leaves the other VOs' tags alone.",
     )
     add(
         "--profile-d",
-        required=True,
-        type=Path,
         metavar="DIR",
         help="The site's production profile.d, whose *.sh scripts the preview environment "
-        "sources first.",
+        f"sources first (default {DEFAULTS['profile_d']}).",
     )
     add(
         "--config-hook",
-        type=Path,
         metavar="PATH",
-        help="The site's local configuration hook, run for releases that need site "
+        help="The site's local configuration hook, run as root for releases that need site "
         "configuration (default: <preview-root>/hooks/configure).",
+    )
+    add(
+        "--test-user",
+        metavar="USER",
+        help="The account the local tests run as when the probe runs as root "
+        f"(default {DEFAULTS['test_user']}).",
     )
     add(
         "-t",
@@ -271,7 +401,8 @@ def make_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TIMEOUT,
         metavar="SECONDS",
         help=f"Abort the whole run with UNKNOWN after this many seconds (default: "
-        f"{DEFAULT_TIMEOUT:g}), including the wait for another run to finish.",
+        f"{DEFAULT_TIMEOUT:g}), including the wait for another run to finish. Keep it below "
+        "Nagios's own check timeout (service_check_timeout, 60 s by default).",
     )
     add(
         "-v",
@@ -283,18 +414,49 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+_FLAG_KEYS = ("repository", "preview_root", "info_dir", "subcluster", "vos", "profile_d",
+              "config_hook", "test_user")  # fmt: skip
+
+
 def _request(args: argparse.Namespace, started: float) -> Request:
-    hook = args.config_hook or args.preview_root / "hooks" / "configure"
+    if args.cleanup and (args.component or args.version):
+        raise BadInput("--cleanup works on every installed version: drop --component/--version")
+    if not args.cleanup and not (args.component and args.version):
+        raise BadInput("--component and --version are needed (or --cleanup)")
+    if args.no_site_config and args.site_config:
+        raise BadInput("--site-config and --no-site-config exclude each other")
+    path = args.site_config or DEFAULT_PATH
+    from_file: dict[str, Any] = {}
+    have_file = not args.no_site_config and (args.site_config is not None or Path(path).exists())
+    if have_file:
+        from_file = read_site_file(path)
+    flags = {k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None}
+    values = {**DEFAULTS, **from_file, **check_values(flags, flags=True)}
+    for key, flag in (("subcluster", "--subcluster"), ("vos", "--vo"),
+                      ("repository", "--repository")):  # fmt: skip
+        if key not in values:
+            why = f"the site file {path} has no {key!r}"
+            if not have_file:
+                why = "--no-site-config" if args.no_site_config else f"no site file at {path}"
+            raise BadInput(f"{flag} is needed ({why})")
+    check_layout(values)
+    root = Path(values["preview_root"])
     return Request(
-        component=args.component,
-        version=args.version,
-        repository=args.repository,
-        preview_root=args.preview_root.absolute(),
-        info_dir=args.info_dir.absolute(),
-        subcluster=args.subcluster,
-        vos=tuple(args.vos),
-        profile_d=args.profile_d.absolute(),
-        config_hook=hook.absolute(),
+        component=args.component or "",
+        version=args.version or "",
+        repository=values["repository"],
+        preview_root=root,
+        info_dir=Path(values["info_dir"]),
+        subcluster=values["subcluster"],
+        vos=tuple(values["vos"]),
+        site_vos=from_file.get("vos"),
+        profile_d=Path(values["profile_d"]),
+        config_hook=Path(values.get("config_hook") or root / "hooks" / "configure"),
+        public_key=values.get("public_key", ""),
+        test_user=values["test_user"],
+        max_release_bytes=values["max_release_bytes"],
+        max_unpacked_bytes=values["max_unpacked_bytes"],
+        retire_grace=values["retire_grace"],
         deadline=started + args.timeout,
     )
 
@@ -302,17 +464,21 @@ def _request(args: argparse.Namespace, started: float) -> Request:
 @nagiosplugin.guarded(verbose=0)
 def main(argv: Sequence[str] | None = None) -> None:
     started = time.monotonic()
-    request, problem, verbose, timeout = None, "", 0, 0
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupt)
+    request, problem, verbose, timeout, cleaning = None, "", 0, 0, False
     try:
         args = make_parser().parse_args(argv)
         verbose, timeout = args.verbose, max(1, math.ceil(args.timeout))
+        cleaning = args.cleanup
         request = _request(args, started)
     except (_UsageError, BadInput) as e:
         problem = str(e)
     check = nagiosplugin.Check(
-        PreviewClient(request, started, problem),
+        PreviewClient(request, started, problem, cleanup=cleaning),
         OutcomeContext("outcome"),
         LocalTestContext("local_test"),
+        CleanupContext("cleanup"),
         PerfdataContext("perfdata"),
         PreviewClientSummary(),
     )

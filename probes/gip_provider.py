@@ -10,6 +10,7 @@ info dir or preview root is not an error: the subcluster is published with what 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +24,8 @@ from probes._state import BROKEN, StateRecord, iter_state_files, read_state
 from probes._tagsfile import parse_tags, tags_files_of
 
 PROG = "pps-gip-provider"
+#: What a tag may look like to be published: printable ASCII, no spaces (GLUE 1.3 IA5 values).
+_PUBLISHABLE = re.compile(r"[!-~]{1,255}\Z")
 
 
 def _warn(message: str) -> None:
@@ -59,13 +62,14 @@ def site_tags(
             if r.status == BROKEN:
                 broken[tag.casefold()] = PublishedTag(tag, STATE_BROKEN, r.version)
     published: dict[str, PublishedTag] = {}
-    for _vo, path in tags_files_of(info_dir, subcluster):
-        try:
-            text = path.read_text(encoding="utf-8", errors="replace")
-        except OSError as e:
-            _warn(f"skipping {path}: {e.strerror or e}")
+    for _vo, path, content in tags_files_of(info_dir, subcluster):
+        if isinstance(content, Exception):
+            _warn(f"skipping {path}: {content}")
             continue
-        for tag in parse_tags(text):
+        for tag in parse_tags(content):
+            if not _PUBLISHABLE.match(tag):
+                _warn(f"skipping {tag!r} in {path}: not a RunTimeEnvironment value")
+                continue
             key = tag.casefold()
             if key in published:
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,21 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("PPS_") or name == "SOURCE_DATE_EPOCH":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _reachable_tmp_path(tmp_path: Path) -> None:
+    """Run as root, the probe runs the local tests as 'nobody', as it does at a site: like a
+    site's preview root, a test's directories must then be reachable by every account (pytest
+    makes them 0700)."""
+    if os.geteuid() != 0:
+        return
+    for path in (tmp_path, *tmp_path.parents):
+        if path == Path(tmp_path.anchor) or path == Path("/tmp"):
+            break
+        mode = path.stat().st_mode
+        if mode & 0o055 != 0o055:
+            path.chmod(mode | 0o055)
 
 
 @pytest.fixture

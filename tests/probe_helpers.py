@@ -190,10 +190,33 @@ class Site:
         path = self.tags_file(vo)
         return path.read_text() if path.exists() else None
 
+    @property
+    def site_file(self) -> Path:
+        """The site's site.toml (empty unless a test writes one: then every value comes from
+        the flags, and no developer's /etc/pps/site.toml leaks into a test)."""
+        return self.root / "etc" / "pps" / "site.toml"
+
+    def write_site_file(self, **values: object) -> Path:
+        """A site file for this site: the flags' values, updated with *values* (None drops a
+        key)."""
+        base: dict[str, object] = {
+            "vos": list(VOS),
+            "subcluster": SUBCLUSTER,
+            "preview_root": str(self.preview_root),
+            "info_dir": str(self.info_dir),
+            "profile_d": str(self.profile_d),
+        }
+        base.update(values)
+        lines = [f"{k} = {json.dumps(v)}" for k, v in base.items() if v is not None]
+        self.site_file.write_text("\n".join(lines) + "\n")
+        return self.site_file
+
 
 def make_site(tmp_path: Path) -> Site:
     site = Site(tmp_path / "site")
     site.profile_d.mkdir(parents=True)
+    site.site_file.parent.mkdir(parents=True)
+    site.site_file.write_text("")
     return site
 
 
@@ -203,20 +226,27 @@ def probe_args(
     *,
     component: str = COMPONENT,
     version: str = VERSION,
-    vos: Sequence[str] = VOS,
+    vos: Sequence[str] | None = VOS,
     timeout: float = 60,
+    site_flags: bool = True,
 ) -> list[str]:
+    """The probe's command line for *site*; with ``site_flags=False`` only what a push gives
+    when the site has a site file (``vos=None`` drops ``--vo`` too)."""
     args = [
+        "--site-config", str(site.site_file),
         "--component", component,
         "--version", version,
         "--repository", str(repository),
-        "--preview-root", str(site.preview_root),
-        "--info-dir", str(site.info_dir),
-        "--subcluster", SUBCLUSTER,
-        "--profile-d", str(site.profile_d),
         "--timeout", f"{timeout:g}",
     ]  # fmt: skip
-    for vo in vos:
+    if site_flags:
+        args += [
+            "--preview-root", str(site.preview_root),
+            "--info-dir", str(site.info_dir),
+            "--subcluster", SUBCLUSTER,
+            "--profile-d", str(site.profile_d),
+        ]  # fmt: skip
+    for vo in vos or ():
         args += ["--vo", vo]
     return args
 

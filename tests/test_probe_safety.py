@@ -113,7 +113,7 @@ HOSTILE = {
     ),
     "fifo": (
         [special_member("pipe", tarfile.FIFOTYPE)],
-        "member 'pipe' is a fifo",
+        "member 'pipe' is a FIFO",
     ),
     "setuid": (
         [file_member("bin/su", b"#!/bin/sh\n", 0o4755)],

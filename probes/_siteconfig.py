@@ -1,0 +1,227 @@
+"""The site file: one description of the site that every probe run reads, push or Nagios.
+
+``/etc/pps/site.toml`` (``--site-config FILE``), written by the site admin::
+
+    site = "INFN-PISA"                      # GOCDB name (the GIP provider publishes it)
+    vos = ["dteam", "ops"]                  # the VOs this site tags previews for
+    subcluster = "ce01.pi.infn.it"          # GlueSubClusterUniqueID
+    cluster = "ce01.pi.infn.it"             # GlueClusterUniqueID (default: the subcluster)
+    preview_root = "/opt/pps/preview"       # previews go here, beside production
+    info_dir = "/opt/glite/var/info"        # the tags files
+    profile_d = "/etc/profile.d"            # the production environment previews inherit
+    config_hook = "/opt/pps/preview/hooks/configure"  # non backward compatible clients
+    repository = "https://pps.example.org/repo"       # pull mode (Nagios); a push names its own
+    public_key = "ed25519:..."              # pins the repository's index signature
+    test_user = "nobody"                    # who runs the local tests when the probe is root
+    max_release_bytes = 2147483648          # refuse larger tarballs (default 2 GiB)
+    max_unpacked_bytes = 8589934592         # refuse tarballs unpacking to more (default 8 GiB)
+    retire_grace = 86400                    # seconds a retired tree is kept (default 1 day)
+
+Command-line flags override the file (for tests and one-off runs).  The file is strict: an
+unknown key, a value of the wrong type or a dangerous path is one line naming it, and the probe
+then changes nothing (UNKNOWN).  Imported on every run: standard library only, TOML parsed with
+``tomllib`` (``tomli`` before Python 3.11).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import sys
+from typing import Any
+
+from pps.errors import BadInput
+from pps.names import check_site_name, check_subcluster, check_vo
+
+DEFAULT_PATH = "/etc/pps/site.toml"
+#: A site file larger than this is not a site file.
+MAX_FILE_BYTES = 1 << 20
+
+PUBLIC_KEY_PREFIX = "ed25519:"
+
+DEFAULTS: dict[str, Any] = {
+    "preview_root": "/opt/pps/preview",
+    "info_dir": "/opt/glite/var/info",
+    "profile_d": "/etc/profile.d",
+    "test_user": "nobody",
+    "max_release_bytes": 2 << 30,
+    "max_unpacked_bytes": 8 << 30,
+    "retire_grace": 86400,
+}
+
+#: Directories that are never a preview root (nor the tags' info dir): the probe would create
+#: version trees among the system's own files.
+SYSTEM_DIRS = frozenset(
+    """/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt /proc /root /run
+    /sbin /srv /sys /tmp /usr /var /usr/bin /usr/sbin /usr/lib /usr/lib32 /usr/lib64 /usr/libx32
+    /usr/libexec /usr/include /usr/share /usr/src /usr/local /usr/local/bin /usr/local/sbin
+    /usr/local/lib /usr/local/share /usr/local/etc /var/lib /var/log /var/tmp /var/cache
+    /var/spool /var/run /var/opt /var/mail /var/www /var/local /etc/profile.d /etc/pps /opt/glite
+    /etc/grid-security""".split()
+)
+
+_PATHS = ("preview_root", "info_dir", "profile_d", "config_hook")
+_STRINGS = ("site", "subcluster", "cluster", "repository", "public_key", "test_user")
+_SIZES = ("max_release_bytes", "max_unpacked_bytes")
+KEYS = frozenset(("vos", "retire_grace", *_PATHS, *_STRINGS, *_SIZES))
+_USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\Z")
+
+
+class SiteConfigError(BadInput):
+    """The site file (or a flag) is wrong; the probe changes nothing."""
+
+
+def _toml_loads(text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - the one-file probe bundles tomli for older Pythons
+        import tomli as tomllib
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise SiteConfigError(f"not valid TOML: {e}") from None
+
+
+def read_site_file(path: str) -> dict[str, Any]:
+    """The checked values of the site file at *path* (SiteConfigError naming the problem)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError as e:
+        raise SiteConfigError(f"cannot read the site file {path}: {e.strerror or e}") from None
+    with os.fdopen(fd, "rb") as f:
+        if not _is_regular(f.fileno()):
+            raise SiteConfigError(f"the site file {path} is not a regular file")
+        raw = f.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise SiteConfigError(f"the site file {path} is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SiteConfigError(f"the site file {path} is not UTF-8 text") from None
+    try:
+        return check_values(_toml_loads(text))
+    except SiteConfigError as e:
+        raise SiteConfigError(f"site file {path}: {e}") from None
+
+
+def _is_regular(fd: int) -> bool:
+    import stat
+
+    return stat.S_ISREG(os.fstat(fd).st_mode)
+
+
+def check_values(data: dict[str, Any], *, flags: bool = False) -> dict[str, Any]:
+    """Type-check site settings (from the file, or from flags given under the same names: then
+    messages name the flag)."""
+    unknown = sorted(set(data) - KEYS)
+    if unknown:
+        raise SiteConfigError(f"unknown key {unknown[0]!r} (known: {', '.join(sorted(KEYS))})")
+    if flags:
+        try:
+            return check_values(data)
+        except SiteConfigError as e:
+            text = str(e)
+            for key in data:
+                flag = "--vo" if key == "vos" else "--" + key.replace("_", "-")
+                text = text.replace(f"{key!r}: ", f"{flag}: ").replace(f"{key!r} ", f"{flag} ")
+            raise SiteConfigError(text) from None
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "vos":
+            if not isinstance(value, list) or not value:
+                raise SiteConfigError(f"'vos' must be a non-empty list of VO names, got {value!r}")
+            out[key] = tuple(dict.fromkeys(_checked(check_vo, "vos", v) for v in value))
+        elif key in _PATHS:
+            out[key] = check_path(key, value)
+        elif key in _SIZES:
+            out[key] = _int(key, value, minimum=1)
+        elif key == "retire_grace":
+            out[key] = _int(key, value, minimum=0)
+        else:
+            out[key] = _string(key, value)
+    return out
+
+
+def _checked(check: Any, key: str, value: Any) -> Any:
+    try:
+        return check(value)
+    except BadInput as e:
+        raise SiteConfigError(f"{key!r}: {e}") from None
+
+
+def _int(key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SiteConfigError(f"{key!r} must be a whole number >= {minimum}, got {value!r}")
+    return value
+
+
+def check_path(key: str, value: Any) -> str:
+    """An absolute, normalised path without ``..`` (a path the site admin means literally)."""
+    if not isinstance(value, str) or not value.startswith("/"):
+        raise SiteConfigError(f"{key!r} must be an absolute path, got {value!r}")
+    if "\0" in value or any(p == ".." for p in value.split("/")):
+        raise SiteConfigError(f"{key!r} {value!r} must not contain '..' or NUL")
+    return os.path.normpath(value) if value != "/" else value
+
+
+def _string(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SiteConfigError(f"{key!r} must be a non-empty string, got {value!r}")
+    if key == "site":
+        return _checked(check_site_name, key, value)
+    if key in ("subcluster", "cluster"):
+        return _checked(lambda v: check_subcluster(v, key), key, value)
+    if key == "test_user" and not _USER_RE.match(value):
+        raise SiteConfigError(f"'test_user' {value!r} is not a user name")
+    if key == "public_key":
+        public_key_bytes(value)
+    if key == "repository" and not value.startswith(("/", "http://", "https://")):
+        raise SiteConfigError(
+            f"'repository' {value!r} must be an absolute directory or an http(s) URL"
+        )
+    return value
+
+
+def public_key_bytes(value: str) -> bytes:
+    """The 32 raw bytes of an ``ed25519:BASE64`` public key."""
+    raw = b""
+    if value.startswith(PUBLIC_KEY_PREFIX):
+        try:
+            raw = base64.b64decode(value[len(PUBLIC_KEY_PREFIX) :], validate=True)
+        except ValueError:
+            raw = b""
+    if len(raw) != 32:
+        raise SiteConfigError(
+            f"'public_key' {value[:60]!r} is not an Ed25519 public key "
+            f"('{PUBLIC_KEY_PREFIX}' and 32 bytes in base64, as 'pps repo keygen' prints it)"
+        )
+    return raw
+
+
+def _inside(path: str, root: str) -> bool:
+    """Whether *path* is *root* or below it."""
+    return path == root or root == "/" or path.startswith(root.rstrip("/") + "/")
+
+
+def check_layout(values: dict[str, Any]) -> None:
+    """Refuse a preview root (or info dir) where installing or tagging could harm the site."""
+    root = values["preview_root"]
+    info = values["info_dir"]
+    for what, path in (("preview_root", root), ("info_dir", info)):
+        for candidate in {path, os.path.realpath(path)}:
+            if candidate in SYSTEM_DIRS:
+                raise SiteConfigError(
+                    f"{what} {path!r} is a system directory"
+                    + (f" ({candidate})" if candidate != path else "")
+                    + ": give a directory of its own, e.g. /opt/pps/preview"
+                )
+    real_root = os.path.realpath(root)
+    for what in ("info_dir", "profile_d"):
+        other = values[what]
+        for r, o in ((root, other), (real_root, os.path.realpath(other))):
+            if _inside(o, r):
+                raise SiteConfigError(
+                    f"preview_root {root!r} holds {what} {other!r}: the preview root must be a "
+                    "directory of its own"
+                )
