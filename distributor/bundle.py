@@ -1,0 +1,173 @@
+"""The one-file probe: ``check_preview_client.pyz``, run by a site's own ``python3``.
+
+``build_probe_bundle`` writes a zipapp (a ``#!/usr/bin/env python3`` line, then a zip) holding
+the site-side packages (``pps``, ``probes``) and their pure-Python dependencies (``nagiosplugin``,
+and ``tomli`` for sites on Python 3.9/3.10), taken from the operator's environment: ``.py``
+files and ``py.typed`` only, never byte code, compiled extensions, tests or examples.  Its
+``__main__.py`` runs ``check_preview_client``, or the GIP provider when the file is run under a
+name containing ``gip-provider`` (a symlink ``pps-gip-provider``).  ``cryptography``, compiled,
+is never bundled: a site that pins a signing key installs it from its distribution.
+
+The file is reproducible (entries sorted, one fixed time, fixed permissions), so its sha256 names
+its content, and it is written atomically, mode 0755.  Packages are located with
+:func:`importlib.util.find_spec`, which reads no package's code: the distributor still never
+imports the probes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import os
+import stat
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pps.errors import BadInput, PPSError
+from pps.fsutil import atomic_write
+
+#: The top-level packages the bundle holds: the site-side code and what it needs at run time.
+BUNDLED = ("nagiosplugin", "pps", "probes", "tomli")
+#: Operator-side or compiled packages that must never end up in the bundle.
+NEVER_BUNDLED = frozenset({"certifi", "charset_normalizer", "click", "cryptography", "distributor",
+                           "idna", "jinja2", "paramiko", "requests", "urllib3"})  # fmt: skip
+#: Directories inside a package that the site never needs.
+SKIPPED_DIRS = frozenset({"__pycache__", "examples", "test", "tests"})
+SHEBANG = b"#!/usr/bin/env python3\n"
+#: The oldest Python a site may run the bundle with.
+MIN_PYTHON = (3, 9)
+#: The earliest time a zip entry can carry (1980-01-01 00:00:00), used unless SOURCE_DATE_EPOCH.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_ZIP_LATEST = (2107, 12, 31, 23, 59, 58)
+
+#: Runs at the site: it must parse on old Pythons too, to say which Python it needs.
+MAIN = '''\
+"""The one-file pps probe, built by 'pps probe-bundle'.
+
+Run as check_preview_client (any name); run under a name containing 'gip-provider' (for example
+a symlink /usr/local/bin/pps-gip-provider to this file), it is the GIP provider instead.
+"""
+import os
+import sys
+
+_GIP = "gip-provider" in os.path.basename(sys.argv[0])
+
+if sys.version_info < %(min_python)r:
+    sys.stderr.write(
+        "%%s: needs Python >= %(min_text)s, this is %%s: run it with a newer python3\\n"
+        %% (os.path.basename(sys.argv[0]), sys.version.split()[0])
+    )
+    sys.exit(1 if _GIP else 3)  # 3: UNKNOWN for Nagios
+if _GIP:
+    from probes.gip_provider import main as gip_main
+
+    sys.exit(gip_main())
+else:
+    from probes.check_preview_client import main
+
+    main()
+'''
+
+
+class BundleError(PPSError):
+    """The bundle cannot be built from this environment (a package to bundle is missing)."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A written one-file probe."""
+
+    path: Path
+    size: int
+    sha256: str
+    #: The top-level packages it holds, sorted.
+    packages: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "size": self.size, "sha256": self.sha256,
+                "packages": list(self.packages)}  # fmt: skip
+
+
+def _date_time() -> tuple[int, int, int, int, int, int]:
+    """The time of every entry: SOURCE_DATE_EPOCH when set (kept within what zip can hold)."""
+    raw = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if not raw:
+        return ZIP_EPOCH
+    try:
+        t = time.gmtime(int(raw))
+    except (ValueError, OverflowError, OSError):
+        raise BadInput(f"SOURCE_DATE_EPOCH {raw!r} is not a usable number of seconds") from None
+    stamp = (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
+    return min(max(stamp, ZIP_EPOCH), _ZIP_LATEST)
+
+
+def _missing(package: str) -> BundleError:
+    why = {
+        "tomli": "sites on Python 3.9/3.10 read TOML with it",
+        "nagiosplugin": "the probe is a nagiosplugin check",
+    }.get(package, "the probe runs from it")
+    return BundleError(
+        f"cannot build the one-file probe: {package} is not installed for {sys.executable} "
+        f"({why}): pip install {package}, or reinstall pps"
+    )
+
+
+def package_files(package: str) -> Iterator[tuple[str, Path]]:
+    """``(name in the archive, file)`` for every ``.py`` file and ``py.typed`` of *package*,
+    found with :func:`importlib.util.find_spec` (which does not import a top-level package)."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise _missing(package)
+    if not spec.submodule_search_locations:
+        raise BundleError(f"cannot build the one-file probe: {package} is a module, not a package")
+    for location in spec.submodule_search_locations:
+        root = Path(location)
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS and not d.startswith(".")]
+            for name in filenames:
+                if name.startswith(".") or not (name.endswith(".py") or name == "py.typed"):
+                    continue
+                path = Path(dirpath) / name
+                yield f"{package}/{path.relative_to(root).as_posix()}", path
+
+
+def _entry(name: str, date_time: tuple[int, int, int, int, int, int]) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.create_system = 3  # Unix, wherever it is built
+    info.external_attr = (stat.S_IFREG | 0o644) << 16  # a regular file, rw-r--r--
+    return info
+
+
+def bundle_bytes() -> bytes:
+    """The bundle's content: the shebang line, then the zip."""
+    main = MAIN % {"min_python": MIN_PYTHON, "min_text": ".".join(map(str, MIN_PYTHON))}
+    entries = {"__main__.py": main.encode()}
+    for package in BUNDLED:
+        for name, path in package_files(package):
+            entries[name] = path.read_bytes()
+        if f"{package}/__init__.py" not in entries:  # e.g. a wheel of compiled modules only
+            raise BundleError(f"cannot build the one-file probe: {package} has no Python sources")
+    date_time = _date_time()
+    out = io.BytesIO()
+    out.write(SHEBANG)
+    with zipfile.ZipFile(out, "w") as zf:
+        for name in sorted(entries):
+            zf.writestr(_entry(name, date_time), entries[name], compresslevel=9)
+    return out.getvalue()
+
+
+def build_probe_bundle(out: Path) -> Bundle:
+    """Write the one-file probe to *out* (atomically, mode 0755) and describe it."""
+    data = bundle_bytes()
+    atomic_write(out, data, mode=0o755)
+    return Bundle(Path(out), len(data), hashlib.sha256(data).hexdigest(), tuple(sorted(BUNDLED)))

@@ -1,0 +1,280 @@
+"""The one-file probe: what it holds, that it is reproducible, and that a bare python3 runs it."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from distributor.bundle import NEVER_BUNDLED, BundleError, build_probe_bundle
+from distributor.cli import cli
+from pps.glue import STATE_VERIFIED, PublishedTag, parse_ldif, published_tags
+from tests.probe_helpers import SUBCLUSTER, add_release, make_site, probe_args, status_line
+from tests.realparts import require
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ["nagiosplugin", "pps", "probes", "tomli"]
+#: The Debian interpreter a site has: run isolated (-I) and without site-packages (-S).
+SYSTEM_PYTHON = "/usr/bin/python3"
+#: What bundled code may import besides the standard library and itself: lazily, and only when
+#: the site pins a signing key.
+OPTIONAL_AT_SITE = {"cryptography"}
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("bundle") / "check_preview_client.pyz"
+    build_probe_bundle(path)
+    return path
+
+
+def run_bundle(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    python = require(SYSTEM_PYTHON, "python3")
+    return subprocess.run(
+        [python, "-I", "-S", str(path), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_the_bundle_holds_the_site_side_packages_their_dependencies_and_a_main(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "probe.pyz"
+
+    built = build_probe_bundle(out)
+
+    data = out.read_bytes()
+    assert built.path == out
+    assert (built.size, built.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert list(built.packages) == PACKAGES
+    assert data.startswith(b"#!/usr/bin/env python3\n")
+    assert out.stat().st_mode & 0o777 == 0o755
+    names = zipfile.ZipFile(out).namelist()
+    assert names == sorted(names)
+    assert sorted({n.split("/")[0] for n in names}) == ["__main__.py", *PACKAGES]
+    assert [n for n in names if not (n.endswith(".py") or n.endswith("/py.typed"))] == []
+    assert [n for n in names if re.search(r"(^|/)(__pycache__|tests?|examples)/", n)] == []
+    assert {n.split("/")[0] for n in names} & NEVER_BUNDLED == set()
+    assert NEVER_BUNDLED >= {"requests", "urllib3", "certifi", "charset_normalizer", "idna",
+                             "paramiko", "click", "jinja2", "cryptography"}  # fmt: skip
+    probes_sources = sorted(f"probes/{p.name}" for p in (ROOT / "probes").glob("*.py"))
+    assert [n for n in names if n.startswith("probes/")] == probes_sources
+    assert "pps/py.typed" in names
+
+
+def test_every_entry_has_the_same_fixed_time_permissions_and_compression(bundle: Path) -> None:
+    infos = zipfile.ZipFile(bundle).infolist()
+
+    assert {(i.date_time, i.external_attr >> 16, i.compress_type) for i in infos} == {
+        ((1980, 1, 1, 0, 0, 0), 0o100644, zipfile.ZIP_DEFLATED)
+    }
+
+
+def test_two_builds_from_the_same_sources_give_the_same_bytes(tmp_path: Path, bundle: Path) -> None:
+    again = build_probe_bundle(tmp_path / "again.pyz")
+
+    assert again.path.read_bytes() == bundle.read_bytes()
+    assert again.sha256 == hashlib.sha256(bundle.read_bytes()).hexdigest()
+
+
+def test_source_date_epoch_sets_the_time_of_every_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # 2023-11-14T22:13:20Z
+
+    built = build_probe_bundle(tmp_path / "probe.pyz")
+
+    times = {i.date_time for i in zipfile.ZipFile(built.path).infolist()}
+    assert times == {(2023, 11, 14, 22, 13, 20)}
+
+
+def imported_top_levels(source: bytes, name: str) -> set[str]:
+    """The top-level names *source* imports (absolute imports), parsed as Python 3.9; imports
+    in an ``except ImportError`` handler (nagiosplugin's Python 2 fallbacks) do not count."""
+    tree = ast.parse(source, name, feature_version=(3, 9))
+    fallbacks = {
+        id(stmt)
+        for handler in ast.walk(tree)
+        if isinstance(handler, ast.ExceptHandler)
+        and isinstance(handler.type, ast.Name)
+        and handler.type.id in ("ImportError", "ModuleNotFoundError")
+        for stmt in handler.body
+    }
+    names = set()
+    for node in ast.walk(tree):
+        if id(node) in fallbacks:
+            continue
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_bundled_code_parses_as_python_3_9_and_imports_nothing_outside_the_bundle(
+    bundle: Path,
+) -> None:
+    allowed = set(sys.stdlib_module_names) | set(PACKAGES) | OPTIONAL_AT_SITE
+    with zipfile.ZipFile(bundle) as zf:
+        imports = {
+            n: imported_top_levels(zf.read(n), n) for n in zf.namelist() if n.endswith(".py")
+        }
+
+    offenders = {
+        name: sorted(names - allowed) for name, names in imports.items() if names - allowed
+    }
+    assert offenders == {}
+    assert imports["__main__.py"] == {"os", "sys", "probes"}
+
+
+def test_a_bare_system_python_runs_the_bundle_as_the_probe(tmp_path: Path, bundle: Path) -> None:
+    add_release(tmp_path / "repo")
+    site = make_site(tmp_path)
+
+    proc = run_bundle(bundle, *probe_args(site, tmp_path / "repo"))
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert status_line(proc).startswith(
+        "PREVIEW_CLIENT OK - fake-client 1.0.0 verified at ce01.example.org: "
+        "2/2 tests passed, tagged for dteam,ops | "
+    )
+    assert site.tags_text("dteam") == "VO-dteam-PPS-fake-client-1.0.0\nPPS-PREVIEW\n"
+    assert site.tags_text("ops") == "VO-ops-PPS-fake-client-1.0.0\nPPS-PREVIEW\n"
+
+
+def test_help_through_the_bundle_prints_the_probe_help(bundle: Path) -> None:
+    proc = run_bundle(bundle, "--help")
+
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.startswith("usage: check_preview_client [-h] [--site-config FILE]")
+    assert "Install, test and tag a preview version of a grid client at this site" in proc.stdout
+
+
+def test_a_symlink_named_pps_gip_provider_runs_the_gip_provider(
+    tmp_path: Path, bundle: Path
+) -> None:
+    add_release(tmp_path / "repo")
+    site = make_site(tmp_path)
+    assert run_bundle(bundle, *probe_args(site, tmp_path / "repo")).returncode == 0
+    link = tmp_path / "bin" / "pps-gip-provider"
+    link.parent.mkdir()
+    link.symlink_to(bundle)
+
+    proc = run_bundle(
+        link, "--site", "TEST-SITE", "--subcluster", SUBCLUSTER,
+        "--info-dir", str(site.info_dir), "--preview-root", str(site.preview_root),
+    )  # fmt: skip
+
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert f"\ndn: GlueSubClusterUniqueID={SUBCLUSTER},GlueClusterUniqueID={SUBCLUSTER}," in (
+        proc.stdout
+    )
+    tags = published_tags(parse_ldif(proc.stdout))
+    assert sorted(tags.values(), key=lambda t: t.tag) == [
+        PublishedTag("PPS-PREVIEW", STATE_VERIFIED, ""),
+        PublishedTag("VO-dteam-PPS-fake-client-1.0.0", STATE_VERIFIED, "1.0.0"),
+        PublishedTag("VO-ops-PPS-fake-client-1.0.0", STATE_VERIFIED, "1.0.0"),
+    ]
+
+
+def test_building_the_bundle_imports_none_of_the_packages_it_bundles(tmp_path: Path) -> None:
+    code = (
+        "import sys, json; from pathlib import Path; from distributor.bundle import "
+        f"build_probe_bundle; build_probe_bundle(Path({str(tmp_path / 'b.pyz')!r})); "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert set(json.loads(out.stdout)) & {"probes", "nagiosplugin", "tomli"} == set()
+
+
+def test_a_missing_tomli_fails_the_build_with_one_line_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "tomli" else
+        real_find_spec(name, *a),
+    )  # fmt: skip
+
+    with pytest.raises(BundleError) as e:
+        build_probe_bundle(tmp_path / "probe.pyz")
+
+    assert str(e.value) == (
+        f"cannot build the one-file probe: tomli is not installed for {sys.executable} (sites on "
+        "Python 3.9/3.10 read TOML with it): pip install tomli, or reinstall pps"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_cli_writes_the_bundle_and_prints_its_size_and_sha256(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    result = CliRunner().invoke(cli, ["probe-bundle"])
+
+    assert result.exit_code == 0, result.output
+    data = (tmp_path / "check_preview_client.pyz").read_bytes()
+    assert result.output == (
+        f"wrote check_preview_client.pyz ({len(data)} bytes, sha256 "
+        f"{hashlib.sha256(data).hexdigest()}): run it with python3 >= 3.9, nothing else needed\n"
+    )
+
+
+def test_the_cli_prints_the_bundle_record_as_json(tmp_path: Path) -> None:
+    out = tmp_path / "dist" / "probe.pyz"
+
+    result = CliRunner().invoke(cli, ["probe-bundle", "-o", str(out), "--json"])
+
+    assert result.exit_code == 0, result.output
+    data = out.read_bytes()
+    assert json.loads(result.output) == {
+        "path": str(out),
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "packages": PACKAGES,
+    }
+
+
+def test_the_cli_reports_a_missing_dependency_in_one_line_with_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "nagiosplugin" else
+        real_find_spec(name, *a),
+    )  # fmt: skip
+
+    result = CliRunner().invoke(cli, ["probe-bundle", "-o", str(tmp_path / "probe.pyz")])
+
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: cannot build the one-file probe: nagiosplugin is not installed for "
+        f"{sys.executable} (the probe is a nagiosplugin check): pip install nagiosplugin, or "
+        "reinstall pps\n"
+    )
+
+
+def test_the_bundled_tomli_reads_toml_for_sites_older_than_python_3_11(bundle: Path) -> None:
+    python = require(SYSTEM_PYTHON, "python3")
+    code = (
+        f"import sys; sys.path.insert(0, {str(bundle)!r}); import tomli; "
+        "print(tomli.__file__, tomli.loads('vos = [\"dteam\"]'))"
+    )
+
+    proc = subprocess.run(
+        [python, "-I", "-S", "-c", code], capture_output=True, text=True, check=False
+    )
+
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == f"{bundle}/tomli/__init__.py {{'vos': ['dteam']}}\n"
