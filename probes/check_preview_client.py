@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import signal
 import time
 from collections.abc import Sequence
@@ -464,6 +465,9 @@ def _request(args: argparse.Namespace, started: float) -> Request:
 @nagiosplugin.guarded(verbose=0)
 def main(argv: Sequence[str] | None = None) -> None:
     started = time.monotonic()
+    # What the probe creates must be readable by every account (jobs, the GIP provider) and
+    # writable by none but the probe's, whatever umask Nagios or a shell hands down.
+    os.umask(0o022)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _interrupt)
     request, problem, verbose, timeout, cleaning = None, "", 0, 0, False

@@ -3,7 +3,9 @@
 bdii-update runs it every few minutes.  Every tag in the subcluster's tags files (every VO
 directory, and the legacy <info-dir>/<vo>/<vo>.list files) is published as a live
 RunTimeEnvironment (GLUE 2.0 state installedverified); versions whose state record says broken
-are published in GLUE 2.0 only, as installedbroken, for each VO they were tagged for.  A missing
+are published in GLUE 2.0 only, as installedbroken, for each VO they were tagged for, and retired
+ones (tree kept for its grace period) as pendingremoval.  Tokens that are not printable ASCII
+are not published (with a warning).  A missing
 info dir or preview root is not an error: the subcluster is published with what there is.
 """
 
@@ -17,10 +19,16 @@ from pathlib import Path
 from typing import NoReturn
 
 from pps.errors import BadInput, PPSError
-from pps.glue import STATE_BROKEN, STATE_VERIFIED, PublishedTag, write_site_ldif
+from pps.glue import (
+    STATE_BROKEN,
+    STATE_PENDING_REMOVAL,
+    STATE_VERIFIED,
+    PublishedTag,
+    write_site_ldif,
+)
 from pps.names import check_site_name, check_subcluster, parse_version_tag, version_tag
 from probes._site import SiteLayout
-from probes._state import BROKEN, StateRecord, iter_state_files, read_state
+from probes._state import BROKEN, RETIRED, StateRecord, iter_state_files, read_state
 from probes._tagsfile import parse_tags, tags_files_of
 
 PROG = "pps-gip-provider"
@@ -61,6 +69,8 @@ def site_tags(
             versions[tag.casefold()] = r.version
             if r.status == BROKEN:
                 broken[tag.casefold()] = PublishedTag(tag, STATE_BROKEN, r.version)
+            elif r.status == RETIRED:
+                broken[tag.casefold()] = PublishedTag(tag, STATE_PENDING_REMOVAL, r.version)
     published: dict[str, PublishedTag] = {}
     for _vo, path, content in tags_files_of(info_dir, subcluster):
         if isinstance(content, Exception):
