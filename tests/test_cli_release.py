@@ -114,3 +114,30 @@ def test_config_with_unknown_key_is_exit_2_naming_it(grid):
     result = grid.invoke("release", "list")
     assert result.exit_code == 2
     assert "unknown key 'colour'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [(("tool", "1.0"), ("Tool", "1.0")), (("x-1", "2.0"), ("x", "1-2.0"))],
+    ids=["case", "dash"],
+)
+def test_release_create_refuses_a_release_whose_tags_would_collide(grid, first, second):
+    src = grid.source("tool-1.0")
+    for (component, version), code in ((first, 0), (second, 2)):
+        result = grid.invoke(
+            "release", "create", component, version, "--from", str(src),
+            "--class", "bc-client", "--type", "revision",
+        )  # fmt: skip
+        assert result.exit_code == code, result.output
+    assert result.output == (
+        f"Error: release {second[0]} {second[1]} would publish the same tags as "
+        f"{first[0]} {first[1]} (tags compare case-insensitively): choose another version\n"
+    )
+    assert not (grid.root / "repo" / "unverified" / second[0]).exists()
+    assert [r.component for r in Repository(grid.root / "repo").load().releases] == [first[0]]
+
+
+def test_the_repository_index_grows_its_serial_at_every_write(grid):
+    assert _create(grid).exit_code == 0
+    assert _create(grid, version="2.0").exit_code == 0
+    assert json.loads((grid.root / "repo" / "index.json").read_text())["serial"] == 2

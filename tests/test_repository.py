@@ -91,3 +91,17 @@ def test_with_stage_moves_paths_to_the_new_stage_directory():
 def test_release_dir_refuses_unknown_stages():
     with pytest.raises(BadInput, match="stage 'tmp'"):
         release_dir("tmp", "a", "1")
+
+
+def test_an_index_whose_releases_would_publish_the_same_tags_is_refused():
+    idx = Index([_release("1.0"), _release("2.0")])
+    data = json.loads(idx.to_json())
+    data["releases"][1].update(component="GLITE-ui", version="1.0")
+
+    with pytest.raises(BadInput, match=r"glite-UI 1\.0 and GLITE-ui 1\.0 would publish the same"):
+        Index.from_json(json.dumps(data))
+
+
+def test_a_negative_serial_is_refused():
+    with pytest.raises(BadInput, match=r"serial -1 is not a whole number >= 0"):
+        Index.from_json('{"format": "pps-index/1", "serial": -1, "releases": []}')
