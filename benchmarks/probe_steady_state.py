@@ -82,6 +82,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
+        tmp_path.chmod(0o755)  # run as root, the probe runs the tests as 'nobody'
         src = tmp_path / "src"
         (src / "bin").mkdir(parents=True)
         (src / "bin/tool").write_text("#!/bin/sh\necho tool 1.0\n")

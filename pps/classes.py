@@ -10,12 +10,15 @@ their total timelines come from the EGI staged-rollout procedure.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import TypeVar
 
 from pps.errors import BadInput
+from pps.record import Record
 
-_C = TypeVar("_C", bound="_Choice")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    _C = TypeVar("_C", bound="_Choice")
 
 
 class _Choice(str, enum.Enum):
@@ -119,8 +122,7 @@ def targets(update_class: UpdateClass, partner: PartnerClass) -> bool:
     return wanted is None or partner in wanted
 
 
-@dataclass(frozen=True)
-class ChangeSize:
+class ChangeSize(Record):
     """What the minor/major rule for server updates looks at."""
 
     new_config_parameters: bool

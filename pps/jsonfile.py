@@ -8,9 +8,12 @@ not an object.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from pps.errors import BadInput
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def dumps(data: Any) -> bytes:

@@ -8,14 +8,17 @@ tarball, never the loose one.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
 
 from pps import jsonfile
 from pps.classes import ReleaseType, UpdateClass
 from pps.errors import BadInput
 from pps.names import check_component, check_version
+from pps.record import Record, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Name of the manifest inside the tarball (at the root of the tree).
 MANIFEST_NAME = ".pps-manifest.json"
@@ -25,8 +28,7 @@ MAX_TEST_TIMEOUT = 3600.0
 _TEST_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
-@dataclass(frozen=True)
-class LocalTest:
+class LocalTest(Record):
     """One local test: a shell command run in the preview environment at the site.
 
     The command passes when it exits 0 within ``timeout`` seconds.
@@ -61,8 +63,7 @@ class LocalTest:
         return cls(name.strip(), command.strip())
 
 
-@dataclass(frozen=True)
-class Manifest:
+class Manifest(Record):
     """Describes one preview tarball."""
 
     component: str
@@ -74,7 +75,9 @@ class Manifest:
     setup: str | None = None
     #: Non backward compatible: the site must run its local configuration hook first.
     requires_site_config: bool = False
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _not_compared = frozenset({"extra"})
 
     def __post_init__(self) -> None:
         check_component(self.component)
@@ -102,7 +105,7 @@ class Manifest:
             "release_type": self.release_type.value,
             "setup": self.setup,
             "requires_site_config": self.requires_site_config,
-            "tests": [asdict(t) for t in self.tests],
+            "tests": [t.as_dict() for t in self.tests],
         }
         d.update(self.extra)
         return d

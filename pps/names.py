@@ -11,9 +11,9 @@ exactly the characters a person typed.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from pps.errors import BadInput
+from pps.record import Record
 
 #: The capability tag a site publishes when it accepts non-certified preview clients.
 PREVIEW_CAPABILITY = "PPS-PREVIEW"
@@ -104,7 +104,7 @@ def version_tag(vo: str, component: str, version: str) -> str:
     return f"VO-{check_vo(vo)}-PPS-{check_component(component)}-{check_version(version)}"
 
 
-class ParsedTag(NamedTuple):
+class ParsedTag(Record):
     """The parts of a per-version preview tag. ``component`` and ``version`` are split at the
     first ``-`` that is followed by a digit (components may contain dashes, versions start with a
     digit), so ``VO-dteam-PPS-glite-UI-3.2.8-0`` gives ``glite-UI`` and ``3.2.8-0``."""

@@ -20,15 +20,18 @@ detached Ed25519 signature over its exact bytes.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
 
 from pps import jsonfile
 from pps.classes import ReleaseType, UpdateClass
 from pps.errors import AlreadyExists, BadInput, NotFound
 from pps.fsutil import atomic_write, locked
 from pps.names import check_component, check_version, release_tag_key
+from pps.record import Record, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 INDEX_NAME = "index.json"
 #: The detached signature of ``index.json`` (Ed25519 over its exact bytes).
@@ -58,8 +61,7 @@ def manifest_name(component: str, version: str) -> str:
     return f"{component}-{version}.manifest.json"
 
 
-@dataclass(frozen=True)
-class Release:
+class Release(Record):
     """One release as the index records it."""
 
     component: str
@@ -77,7 +79,9 @@ class Release:
     embargo: bool = False
     #: Bytes the tarball's files add up to once unpacked (0: not recorded).
     unpacked_size: int = 0
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _not_compared = frozenset({"extra"})
 
     def __post_init__(self) -> None:
         check_component(self.component)
@@ -114,11 +118,11 @@ class Release:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {}
-        for f in fields(self):
-            if f.name == "extra":
+        for name in self._fields:
+            if name == "extra":
                 continue
-            v = getattr(self, f.name)
-            d[f.name] = v.value if isinstance(v, (UpdateClass, ReleaseType)) else v
+            v = getattr(self, name)
+            d[name] = v.value if isinstance(v, (UpdateClass, ReleaseType)) else v
         d.update(self.extra)
         return d
 
@@ -126,7 +130,7 @@ class Release:
     def from_dict(cls, data: Any) -> Release:
         if not isinstance(data, dict):
             raise BadInput("an index entry is not a JSON object")
-        names = {f.name for f in fields(cls)} - {"extra"}
+        names = set(cls._fields) - {"extra"}
         try:
             kwargs = {k: data[k] for k in names if k in data}
             return cls(**kwargs, extra={k: v for k, v in data.items() if k not in names})
@@ -139,12 +143,14 @@ def _check_relpath(path: object, what: str) -> None:
         raise BadInput(f"{what} path {path!r} must be relative to the repository root")
 
 
-@dataclass
 class Index:
     """All releases of a repository."""
 
-    releases: list[Release] = field(default_factory=list)
-    extra: dict[str, Any] = field(default_factory=dict)
+    def __init__(
+        self, releases: list[Release] | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
+        self.releases: list[Release] = list(releases or [])
+        self.extra: dict[str, Any] = dict(extra or {})
 
     def find(self, component: str, version: str) -> Release:
         """The release *component* *version*, or NotFound naming what exists instead."""
@@ -273,6 +279,6 @@ def with_stage(release: Release, stage: str) -> Release:
     old = release_dir(release.stage, release.component, release.version)
     new = release_dir(stage, release.component, release.version)
     move = lambda p: p.replace(old, new, 1) if p.startswith(old + "/") else p  # noqa: E731
-    return replace(
-        release, stage=stage, tarball=move(release.tarball), manifest=move(release.manifest)
+    return release.replace(
+        stage=stage, tarball=move(release.tarball), manifest=move(release.manifest)
     )

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from pps.errors import BadInput, IntegrityError, NotFound, PPSError
 from pps.names import (
@@ -39,6 +37,7 @@ from pps.names import (
     check_vo,
     version_tag,
 )
+from pps.record import Record
 from pps.repository import INDEX_NAME, SIGNATURE_NAME, Index, Release
 from probes import _orphans, _tagsfile
 from probes._fetch import (
@@ -63,8 +62,12 @@ from probes._state import (
     utc_now,
     write_state,
 )
-from probes._tree import ensure_env_script, load_manifest, read_marker
+from probes._tree import ensure_env_script, load_manifest, owns_tree, read_marker
 from probes._trust import TrustError, TrustStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _log = logging.getLogger("nagiosplugin." + __name__)
 
@@ -78,8 +81,7 @@ _MARGIN = 2.0
 INCOMPLETE_LIMIT = 2
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(Record):
     """What the probe was asked to do (its site file and command line, checked)."""
 
     component: str
@@ -114,8 +116,7 @@ class Request:
         object.__setattr__(self, "vos", tuple(dict.fromkeys(self.vos)))
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(Record):
     """What a run did and found."""
 
     request: Request
@@ -274,7 +275,7 @@ def _check(run: _Run, source: Source, release: Release, previous: StateRecord | 
         # The index announces another tarball for this version: whatever was verified is not
         # what the index describes any more.  The tag goes before anything is fetched.
         run.withdraw(release.component, release.version, run.every_vo(previous))
-        previous = replace(previous, sha256=release.sha256, status=UNTESTED, tests=(),
+        previous = previous.replace(sha256=release.sha256, status=UNTESTED, tests=(),
                            last_verified=None, incomplete_runs=0, tests_started=None)  # fmt: skip
         write_state(state_file, previous)
     marker = read_marker(tree) if _lexists(tree) else None
@@ -296,8 +297,7 @@ def _check(run: _Run, source: Source, release: Release, previous: StateRecord | 
 
         def record_tree(ident: str) -> None:
             base = previous or _blank(release, UNTESTED)
-            write_state(state_file, replace(
-                base, sha256=release.sha256, status=UNTESTED, tree=ident,
+            write_state(state_file, base.replace(sha256=release.sha256, status=UNTESTED, tree=ident,
                 vos=run.kept_vos(previous), install_dir=str(tree), tests=(), last_verified=None,
                 incomplete_runs=0, tests_started=None, installed_at=None,
             ))  # fmt: skip
@@ -316,8 +316,7 @@ def _check(run: _Run, source: Source, release: Release, previous: StateRecord | 
             base = previous or _blank(release, AWAITING_CONFIGURATION)
             write_state(
                 state_file,
-                replace(
-                    base,
+                base.replace(
                     status=AWAITING_CONFIGURATION,
                     vos=run.kept_vos(previous),
                     install_dir=str(tree),
@@ -338,20 +337,26 @@ def _check(run: _Run, source: Source, release: Release, previous: StateRecord | 
     if incomplete >= INCOMPLETE_LIMIT:
         run.withdraw(release.component, release.version, run.every_vo(record))
         was_verified = False
-    record = replace(record, tests_started=utc_now(), incomplete_runs=incomplete,
+    record = record.replace(tests_started=utc_now(), incomplete_runs=incomplete,
                      status=record.status if was_verified else UNTESTED,
                      installed_at=installed_at, install_dir=str(tree))  # fmt: skip
     write_state(state_file, record)
 
-    from probes._localtests import run_local_tests, test_account
+    from probes._localtests import Unreachable, run_local_tests, test_account
 
-    tests = run_local_tests(
-        manifest,
-        tree,
-        scratch_dir=layout.tmp_dir,
-        account=test_account(req.test_user),
-        running_dir=layout.running_dir,
-    )
+    try:
+        tests = run_local_tests(
+            manifest,
+            tree,
+            scratch_dir=layout.tmp_dir,
+            account=test_account(req.test_user),
+            running_dir=layout.running_dir,
+        )
+    except Unreachable as e:
+        run.withdraw(release.component, release.version, run.every_vo(record))
+        write_state(state_file, record.replace(status=UNTESTED, tests_started=None))
+        return Outcome(req, REFUSED, release, f"{e}; tag withdrawn", tags_changed=run.changed,
+                       notes=tuple(run.notes))  # fmt: skip
     failed = any(not t.ok and not t.timed_out for t in tests)
     timed_out = any(t.timed_out for t in tests)
     vos = run.kept_vos(record)
@@ -362,7 +367,7 @@ def _check(run: _Run, source: Source, release: Release, previous: StateRecord | 
         status = VERIFIED if was_verified and incomplete < INCOMPLETE_LIMIT else UNTESTED
     else:
         status, incomplete = VERIFIED, 0
-    record = replace(record, status=status, tests=tests, vos=vos, incomplete_runs=incomplete,
+    record = record.replace(status=status, tests=tests, vos=vos, incomplete_runs=incomplete,
                      tests_started=None,
                      last_verified=utc_now() if status == VERIFIED and not timed_out
                      else record.last_verified)  # fmt: skip
@@ -410,9 +415,7 @@ def _lexists(path: Path) -> bool:
 
 
 def _owns(tree: Path, record: StateRecord | None) -> bool:
-    from probes._install import owns_tree
-
-    return owns_tree(tree, record) if _lexists(tree) else False
+    return owns_tree(tree, record.tree) if record is not None else False
 
 
 def _not_ours(tree: Path) -> PPSError:
@@ -441,7 +444,7 @@ def retire_record(run: _Run, record: StateRecord, why: str) -> str:
     run.withdraw(record.component, record.version, run.every_vo(record))
     state_file = layout.state_file(record.component, record.version)
     if record.status != RETIRED:
-        record = replace(record, status=RETIRED, retired_at=utc_now(), tests_started=None)
+        record = record.replace(status=RETIRED, retired_at=utc_now(), tests_started=None)
         write_state(state_file, record)
     tree = layout.install_dir(record.component, record.version)
     said = f"{key} is not a preview any more ({why}): tags withdrawn"
@@ -472,8 +475,7 @@ def _duration(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-@dataclass(frozen=True)
-class CleanupOutcome:
+class CleanupOutcome(Record):
     """What a cleanup run did: one sentence per retired version."""
 
     request: Request

@@ -22,12 +22,12 @@ import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from pps.errors import IntegrityError, PPSError
 from pps.fsutil import atomic_write, fsync_dir
 from pps.manifest import Manifest
+from pps.record import Record
 from pps.repository import Release
 from probes._extract import (
     HEADER_ALLOWANCE,
@@ -39,12 +39,12 @@ from probes._extract import (
 from probes._fetch import Source
 from probes._process import run_bounded
 from probes._site import SiteLayout, remove_tree
-from probes._state import StateRecord, utc_now
+from probes._state import utc_now
 from probes._tree import (
     ensure_env_script,
     load_manifest,
-    read_marker,
     reserved_names_in,
+    tree_id,
     write_marker,
 )
 
@@ -67,43 +67,24 @@ class NoSpace(PPSError):
     """Not enough free space for the release; nothing was fetched."""
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(Record):
     """The site's bounds on a release."""
 
     max_release_bytes: int
     max_unpacked_bytes: int
 
 
-@dataclass(frozen=True)
-class Installed:
+class Installed(Record):
     manifest: Manifest
     installed_at: str
     unpacked_bytes: int
     tree: str
 
 
-@dataclass(frozen=True)
-class AwaitingConfiguration:
+class AwaitingConfiguration(Record):
     """The release needs the site's configuration hook, which is not there yet."""
 
     message: str
-
-
-def tree_id(path: Path) -> str:
-    st = os.lstat(path)
-    return f"{st.st_dev}:{st.st_ino}"
-
-
-def owns_tree(path: Path, record: StateRecord | None) -> bool:
-    """Whether the tree at *path* is one pps put there: marker inside, and the ledger names it."""
-    try:
-        ident = tree_id(path)
-    except FileNotFoundError:
-        return False
-    if os.path.islink(path) or not os.path.isdir(path) or read_marker(path) is None:
-        return False
-    return record is not None and bool(record.tree) and record.tree == ident
 
 
 def component_dir(layout: SiteLayout, component: str, *, create: bool) -> Path:

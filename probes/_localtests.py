@@ -17,7 +17,7 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from pps.errors import BadInput
+from pps.errors import BadInput, PPSError
 from pps.manifest import Manifest
 from probes._process import run_bounded
 from probes._site import remove_tree
@@ -40,6 +40,27 @@ def local_test_argv(tree: Path, command: str) -> list[str]:
     env = shlex.quote(str(tree / ENV_SCRIPT))
     setup = f". {env} || {{ echo 'pps: cannot source {ENV_SCRIPT}' >&2; exit {ENV_FAILED}; }}"
     return ["bash", "-c", f"{setup}\n{command}"]
+
+
+class Unreachable(PPSError):
+    """The account the tests run as cannot reach the tree (nor could a grid job)."""
+
+
+def check_reachable(tree: Path, account: tuple[str, int, int]) -> None:
+    """Every directory from ``/`` down to *tree* must be searchable by *account*: the tests
+    run as it, and jobs of pool accounts need the same to use the preview."""
+    name, uid, gid = account
+    path = Path("/")
+    for part in tree.parts[1:]:
+        path = path / part
+        st = os.stat(path)
+        bit = 0o100 if st.st_uid == uid else 0o010 if st.st_gid == gid else 0o001
+        if not st.st_mode & bit:
+            raise Unreachable(
+                f"the tests run as {name}, who cannot reach {path} (mode "
+                f"{st.st_mode & 0o7777:04o}); grid jobs could not either: make the preview "
+                "root and its parents searchable by all (chmod o+x)"
+            )
 
 
 def test_account(name: str) -> tuple[str, int, int] | None:
@@ -67,6 +88,8 @@ def run_local_tests(
     """Run every test of *manifest* in *tree*, in manifest order, as *account* if given."""
     if not manifest.tests:
         return ()
+    if account is not None:
+        check_reachable(tree, account)
     home = Path(tempfile.mkdtemp(prefix="home-", dir=scratch_dir))
     try:
         env = dict(os.environ, HOME=str(home), TMPDIR=str(home))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import signal
 from pathlib import Path
 
@@ -27,7 +26,7 @@ ENV_MARKER = "PPS_TEST_RUN"
 
 
 def new_marker() -> str:
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()
 
 
 def _stat_fields(pid: int) -> list[str] | None:

@@ -19,19 +19,21 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
+from pps.record import Record
 from probes import _orphans
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import IO
 
 #: Characters of output kept for the state record.
 TAIL_CHARS = 2000
 
 
-@dataclass(frozen=True)
-class Finished:
+class Finished(Record):
     """How a command ended."""
 
     #: Exit status, negative for a signal; ``None`` when it was killed for running out of time.

@@ -27,10 +27,13 @@ import shutil
 import stat
 import sys
 from pathlib import Path
-from typing import Any
 
 from pps.names import check_component, check_version
 from probes._safefs import UnsafePath
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Directory modes: what is here is readable by every account (the GIP provider reads the
 #: state records, jobs read the trees), writable only by the probe's account.

@@ -29,10 +29,13 @@ import base64
 import os
 import re
 import sys
-from typing import Any
 
 from pps.errors import BadInput
 from pps.names import check_site_name, check_subcluster, check_vo
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PATH = "/etc/pps/site.toml"
 #: A site file larger than this is not a site file.

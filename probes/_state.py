@@ -8,15 +8,18 @@ reads them to publish broken versions in GLUE 2.0; people read them to see why a
 
 from __future__ import annotations
 
-import datetime as _dt
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+import time
 from pathlib import Path
-from typing import Any
 
 from pps import jsonfile
 from pps.errors import BadInput
 from pps.fsutil import atomic_write
+from pps.record import Record, field
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 FORMAT = "pps-site-state/1"
 #: Installed, and its tests passed on the last run that completed them.
@@ -34,12 +37,10 @@ STATUSES = (VERIFIED, BROKEN, AWAITING_CONFIGURATION, UNTESTED, RETIRED)
 
 def utc_now() -> str:
     """The current time as the records write it (``2024-05-01T12:00:00Z``)."""
-    now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
-    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-@dataclass(frozen=True)
-class LocalTestResult:
+class LocalTestResult(Record):
     """How one manifest test went at the site."""
 
     name: str
@@ -62,8 +63,7 @@ class LocalTestResult:
         return f"failed (exit {self.exit_code})"
 
 
-@dataclass(frozen=True)
-class StateRecord:
+class StateRecord(Record):
     """The probe's last word on one version at this site."""
 
     component: str
@@ -83,7 +83,9 @@ class StateRecord:
     #: When the current run started the tests; still set on disk means that run never finished.
     tests_started: str | None = None
     retired_at: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    _not_compared = frozenset({"extra"})
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -99,7 +101,7 @@ class StateRecord:
             installed_at=self.installed_at,
             last_verified=self.last_verified,
             vos=list(self.vos),
-            tests=[asdict(t) for t in self.tests],
+            tests=[t.as_dict() for t in self.tests],
             install_dir=self.install_dir,
             tree=self.tree,
             incomplete_runs=self.incomplete_runs,

@@ -13,14 +13,18 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import stat
 from pathlib import Path
-from typing import Any
 
 from pps import jsonfile
 from pps.errors import BadInput, IntegrityError
 from pps.fsutil import atomic_write
 from pps.manifest import MANIFEST_NAME, Manifest
 from pps.repository import Release
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 ENV_SCRIPT = "pps-env.sh"
 MARKER = ".pps-install.json"
@@ -128,6 +132,24 @@ def installed_manifest(tree: Path, release: Release) -> tuple[Manifest, str] | N
     except IntegrityError:
         return None
     return manifest, str(marker.get("installed_at") or "")
+
+
+def tree_id(path: Path) -> str:
+    """``"<st_dev>:<st_ino>"`` of *path*: what the state record keeps to know its tree."""
+    st = os.lstat(path)
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def owns_tree(path: Path, recorded_tree: str) -> bool:
+    """Whether the tree at *path* is one pps put there: the install marker is inside, and the
+    state record names this very directory (*recorded_tree*, from :func:`tree_id`)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if not stat.S_ISDIR(st.st_mode) or read_marker(path) is None:
+        return False
+    return bool(recorded_tree) and recorded_tree == f"{st.st_dev}:{st.st_ino}"
 
 
 def reserved_names_in(tree: Path) -> list[str]:

@@ -28,7 +28,6 @@ import signal
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
 
 import nagiosplugin
 from nagiosplugin import Critical, Ok, Warn
@@ -48,6 +47,10 @@ from probes._safefs import locked_path
 from probes._site import SiteLayout
 from probes._siteconfig import DEFAULT_PATH, DEFAULTS, check_layout, check_values, read_site_file
 from probes._state import AWAITING_CONFIGURATION, BROKEN, RETIRED
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 _log = logging.getLogger("nagiosplugin." + __name__)
 

@@ -16,7 +16,6 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from pps.errors import BadInput, PPSError
 from pps.glue import (
@@ -30,6 +29,10 @@ from pps.names import check_site_name, check_subcluster, parse_version_tag, vers
 from probes._site import SiteLayout
 from probes._state import BROKEN, RETIRED, StateRecord, iter_state_files, read_state
 from probes._tagsfile import parse_tags, tags_files_of
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 PROG = "pps-gip-provider"
 #: What a tag may look like to be published: printable ASCII, no spaces (GLUE 1.3 IA5 values).

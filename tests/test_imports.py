@@ -14,12 +14,27 @@ ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("pps", "probes", "distributor", "bulletin", "jdl_templates")
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of *tree* but those under ``if TYPE_CHECKING:`` (never run)."""
+    nodes: list[ast.AST] = []
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            stack.extend(node.orelse)
+            continue
+        nodes.append(node)
+        stack.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
 def imported_top_levels(package: str) -> dict[str, set[str]]:
-    """``{module file: top-level names it imports}`` for every module of *package*."""
+    """``{module file: top-level names it imports at run time}`` for every module of
+    *package*."""
     found = {}
     for path in sorted((ROOT / package).rglob("*.py")):
         names = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Import):
                 names |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:

@@ -99,7 +99,8 @@ def test_source_date_epoch_sets_the_time_of_every_entry(
 
 def imported_top_levels(source: bytes, name: str) -> set[str]:
     """The top-level names *source* imports (absolute imports), parsed as Python 3.9; imports
-    in an ``except ImportError`` handler (nagiosplugin's Python 2 fallbacks) do not count."""
+    in an ``except ImportError`` handler (nagiosplugin's Python 2 fallbacks) or under
+    ``if TYPE_CHECKING:`` (never run) do not count."""
     tree = ast.parse(source, name, feature_version=(3, 9))
     fallbacks = {
         id(stmt)
@@ -109,9 +110,15 @@ def imported_top_levels(source: bytes, name: str) -> set[str]:
         and handler.type.id in ("ImportError", "ModuleNotFoundError")
         for stmt in handler.body
     }
+    type_checking = {
+        id(stmt)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and getattr(block.test, "id", "") == "TYPE_CHECKING"
+        for stmt in ast.walk(block)
+    }
     names = set()
     for node in ast.walk(tree):
-        if id(node) in fallbacks:
+        if id(node) in fallbacks or id(node) in type_checking:
             continue
         if isinstance(node, ast.Import):
             names |= {a.name.split(".")[0] for a in node.names}

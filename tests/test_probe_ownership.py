@@ -272,3 +272,22 @@ def test_a_pool_account_can_source_the_preview_environment(tmp_path: Path) -> No
 
     assert as_nobody.returncode == 0, as_nobody.stderr
     assert as_nobody.stdout == "yes fake-client 1.0.0\n"
+
+
+def test_a_tree_the_test_user_cannot_reach_is_refused_with_the_reason(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the probe switches to test_user only when it runs as root")
+    add_release(tmp_path / "repo")
+    site = make_site(tmp_path)
+    (site.root / "opt").mkdir(mode=0o700)
+    (site.root / "opt").chmod(0o700)
+
+    proc = run_probe(site, tmp_path / "repo")
+
+    assert proc.returncode == 2, proc.stdout
+    assert status_line(proc).startswith(
+        f"PREVIEW_CLIENT CRITICAL - the tests run as nobody, who cannot reach {site.root / 'opt'}"
+        " (mode 0700); grid jobs could not either: make the preview root and its parents "
+        "searchable by all (chmod o+x); tag withdrawn |"
+    )
+    assert site.tags_text("dteam") is None
