@@ -16,6 +16,7 @@ Running it again starts from a clean directory (only a directory it made itself 
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
 import sys
@@ -167,11 +168,41 @@ def _write_sources(src: Path) -> tuple[Path, Path]:
     return ui, wn
 
 
+def _reachable_by_all(path: Path) -> bool:
+    """Whether every directory down to *path* can be searched by any account."""
+    current = Path("/")
+    for part in path.parts[1:]:
+        current = current / part
+        if not current.stat().st_mode & 0o001:
+            return False
+    return True
+
+
+def _write_site_file(root: Path, site: DemoSite, public_key: str, test_user: str) -> None:
+    """The site's own description, as its admin would write /etc/pps/site.toml (here with the
+    site directory's real paths, since the demo's sites are directories on this machine)."""
+    vos = ", ".join(f'"{v}"' for v in site.vos)
+    _write(
+        root / "etc/pps/site.toml",
+        f"""        # {site.name}: read by every probe run, push or Nagios (see README, Site admins)
+        site = "{site.name}"
+        vos = [{vos}]
+        subcluster = "ce.{site.name.lower()}.example.org"
+        preview_root = "{root / 'opt/pps/preview'}"
+        info_dir = "{root / 'opt/glite/var/info'}"
+        profile_d = "{root / 'etc/profile.d'}"
+        public_key = "{public_key}"
+        test_user = "{test_user}"
+        """,
+    )
+
+
 def _write_config(out: Path) -> Path:
     lines = [
         "# pps demo grid: six local partner sites (see README, Configuration)",
         "[repository]",
         'path = "repository"',
+        'signing_key = "keys/repository.pem"',
         "",
         "[state]",
         'path = "pps-state.sqlite"',
@@ -207,11 +238,22 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
     from distributor.releases import create_release
     from distributor.state import StateStore
 
+    from distributor.signing import generate_key
+
     out = out.resolve()
     _prepare(out)
     echo(f"building a demo grid in {out}")
+    public_key = generate_key(out / "keys" / "repository.pem")
+    test_user = "nobody"
+    if os.geteuid() == 0 and not _reachable_by_all(out):
+        # A real site keeps its preview root where every account can reach it; this
+        # directory is not, so the demo's local tests run as root instead of 'nobody'.
+        test_user = "root"
+        echo(f"  note: {out} is not reachable by other accounts: the local tests run as root")
     for s in SITES:
         _write_site(out / "sites" / s.name, s)
+        _write_site_file(out / "sites" / s.name, s, public_key, test_user)
+    echo("  repository index signed; every site file pins its public key")
     ui_src, wn_src = _write_sources(out / "src")
     config = load_config(_write_config(out))
     repo = Repository(config.repository)
@@ -223,6 +265,7 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
             repo, component, version, source=src, update_class=uclass, release_type=rtype,
             notes_url=f"https://pps.example.org/notes/{component}/{version}",
             feedback_url=f"https://pps.example.org/feedback/{component}/{version}",
+            signing_key=config.signing_key,
         )  # fmt: skip
         releases.append(rel)
         echo(f"release create {component} {version} ({uclass}): sha256 {rel.sha256[:16]}...")
@@ -232,7 +275,7 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
         for rel in releases:
             sites = target_sites(config, rel)
             echo(f"push {rel.component} {rel.version} -> {len(sites)} site(s)")
-            report = push_release(repo, rel, sites, store)
+            report = push_release(repo, rel, sites, store, signing_key=config.signing_key)
             for o in report.outcomes:
                 echo(f"  {o.site:<12} {o.state:<8} {o.summary}")
 
