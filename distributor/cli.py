@@ -278,6 +278,68 @@ def repo_sign(state: State) -> None:
     click.echo(f'public_key = "{public_key_line(key)}"')
 
 
+# ------------------------------------------------------------------------------- nagios
+@cli.command("nagios-config")
+@click.option("--site", "sites", multiple=True, help="Only this site (repeatable).")
+@click.option(
+    "--probe", default=None,
+    help="Absolute path of the probe at the sites (default: the check_preview_client "
+    "installed beside this pps); a .pyz works with --python.",
+)  # fmt: skip
+@click.option("--python", default="", help="Absolute path of the python3 that runs a .pyz probe.")
+@click.option(
+    "--probe-timeout", default=50, show_default=True, type=click.IntRange(1, 59),
+    help="Seconds the probe may take; below Nagios's service_check_timeout (60 s by default).",
+)  # fmt: skip
+@click.option(
+    "--interval", default=30, show_default=True, type=click.IntRange(1, 1440),
+    help="Minutes between two checks of a preview version.",
+)  # fmt: skip
+@click.option(
+    "--contact-group", default="",
+    help="A contact group of the site's Nagios to notify (default: a silent pps-admins group).",
+)  # fmt: skip
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@pass_state
+def nagios_config(
+    state: State,
+    sites: tuple[str, ...],
+    probe: str | None,
+    python: str,
+    probe_timeout: int,
+    interval: int,
+    contact_group: str,
+    out: Path | None,
+) -> None:
+    """Write Nagios objects that run the probe at the sites on schedule.
+
+    A host per site, a service per preview release the site takes, and, when the repository
+    has a URL ([repository] url: pull mode), a cleanup service that retires versions that are
+    no longer previews.  Without a URL each service re-tests the release's incoming area of the
+    last push.  Every command reads the site's own site file (the same one a push uses) and
+    names programs by absolute path; 'nagios4 -v' accepts the file alone or beside a site's
+    configuration.
+
+    \b
+    Example:
+      pps nagios-config --site INFN-PISA --out /etc/nagios4/conf.d/pps.cfg
+    """
+    from distributor.nagios import NagiosOptions, default_probe, nagios_config
+
+    options = NagiosOptions(
+        probe=probe or default_probe(), python=python, probe_timeout=probe_timeout,
+        interval=interval, contact_group=contact_group,
+    )  # fmt: skip
+    text = nagios_config(state.config, state.repo.load(), sites, options)
+    if out:
+        from pps.fsutil import atomic_write
+
+        atomic_write(out, text.encode())
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
 # ------------------------------------------------------------------------------------- push
 @cli.command()
 @click.argument("component")

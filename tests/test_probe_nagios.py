@@ -1,31 +1,24 @@
-"""check_preview_client under a real Nagios 4: scheduled, run, and its state and output kept.
+"""The probe under a real Nagios 4, configured by ``pps nagios-config``.
 
-A throw-away nagios4 (Debian's nagios4-core) runs in a temp dir with one-second intervals; two
-services run the probe against a local repository, one for a release whose local test passes and
-one whose test fails.  What a site admin sees in Nagios is asserted from ``status.dat``.
+A throw-away nagios4 (Debian's nagios4-core) runs in a temp dir with one-second intervals, on
+the objects ``pps nagios-config`` writes for a local site that has its own site file: one
+service for a release whose local test passes, one whose test fails, and the cleanup.  What a
+site admin sees in Nagios is asserted from ``status.dat``.
 """
 
 from __future__ import annotations
 
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
-from distributor.releases import create_release
-from pps.manifest import LocalTest
-from pps.repository import Repository
+from tests.grid import Grid, write
 from tests.realparts import require
 
 NAGIOS = "/usr/sbin/nagios4"
-
-
-def probe_command() -> str:
-    script = Path(sys.executable).with_name("check_preview_client")
-    return str(script) if script.exists() else f"{sys.executable} -m probes.check_preview_client"
 
 
 def parse_status(path: Path) -> dict[str, dict[str, str]]:
@@ -45,88 +38,13 @@ def parse_status(path: Path) -> dict[str, dict[str, str]]:
     return services
 
 
-def service(component: str) -> str:
-    """A service running the probe for *component* 1.0 once (the interval is an hour)."""
-    return textwrap.dedent(f"""\
-        define service {{
-            host_name site
-            service_description preview-{component}
-            check_command check_preview_client!{component}
-            max_check_attempts 1
-            check_interval 3600
-            retry_interval 3600
-            check_period 24x7
-            contacts nobody
-            notification_period 24x7
-        }}
-        """)
-
-
-@pytest.fixture
-def nagios_site(tmp_path: Path):
-    nagios = require(NAGIOS, "nagios4-core")
-    src = tmp_path / "src"
-    (src / "bin").mkdir(parents=True)
-    (src / "bin/tool").write_text("#!/bin/sh\necho tool 1.0\n")
-    (src / "bin/tool").chmod(0o755)
-    repo = Repository(tmp_path / "repo")
-    for component, command in (("good", "tool | grep -q 1.0"), ("bad", "tool | grep -q 9.9")):
-        create_release(repo, component, "1.0", source=src, update_class="bc-client",
-                       release_type="revision", tests=[LocalTest("runs", command)])  # fmt: skip
-    site = tmp_path / "site"
-    (site / "profile.d").mkdir(parents=True)
-    run = tmp_path / "nagios"
-    (run / "checkresults").mkdir(parents=True)
-    args = (
-        f"--version 1.0 --repository {repo.root} --preview-root {site}/preview "
-        f"--info-dir {site}/info --subcluster ce.nagios.test --vo dteam "
-        f"--profile-d {site}/profile.d --timeout 60"
-    )
-    (run / "objects.cfg").write_text(
-        textwrap.dedent(f"""\
-        define timeperiod {{
-            timeperiod_name 24x7
-            alias 24x7
-            sunday 00:00-24:00
-            monday 00:00-24:00
-            tuesday 00:00-24:00
-            wednesday 00:00-24:00
-            thursday 00:00-24:00
-            friday 00:00-24:00
-            saturday 00:00-24:00
-        }}
-        define command {{
-            command_name check_preview_client
-            command_line {probe_command()} --component $ARG1$ {args}
-        }}
-        define contact {{
-            contact_name nobody
-            host_notifications_enabled 0
-            service_notifications_enabled 0
-            host_notification_period 24x7
-            service_notification_period 24x7
-            host_notification_options n
-            service_notification_options n
-            host_notification_commands check_preview_client
-            service_notification_commands check_preview_client
-        }}
-        define host {{
-            host_name site
-            address 127.0.0.1
-            max_check_attempts 1
-            check_period 24x7
-            active_checks_enabled 0
-            contacts nobody
-            notification_period 24x7
-        }}
-        """)
-        + "".join(service(c) for c in ("good", "bad"))
-    )
+def main_config(run: Path, objects: Path) -> Path:
+    (run / "checkresults").mkdir(parents=True, exist_ok=True)
     cfg = run / "nagios.cfg"
     cfg.write_text(
         textwrap.dedent(f"""\
         log_file={run}/nagios.log
-        cfg_file={run}/objects.cfg
+        cfg_file={objects}
         object_cache_file={run}/objects.cache
         precached_object_file={run}/objects.precache
         status_file={run}/status.dat
@@ -152,12 +70,97 @@ def nagios_site(tmp_path: Path):
         log_rotation_method=n
         """)
     )
-    check = subprocess.run([nagios, "-v", str(cfg)], capture_output=True, text=True)
+    return cfg
+
+
+def verify(nagios: str, cfg: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([nagios, "-v", str(cfg)], capture_output=True, text=True)
+
+
+def site_file(grid: Grid, name: str, vos: str = '["dteam"]') -> None:
+    root = grid.site_root(name)
+    write(
+        root / "etc/pps/site.toml",
+        f"""\
+        vos = {vos}
+        subcluster = "ce.{name.lower()}.test"
+        preview_root = "{root}/opt/pps/preview"
+        info_dir = "{root}/opt/glite/var/info"
+        profile_d = "{root}/etc/profile.d"
+        """,
+    )
+
+
+def pull_mode(grid: Grid) -> None:
+    """The repository gets a URL (here a directory): the services read it on their own."""
+    text = grid.config.read_text()
+    repo = grid.root / "repo"
+    grid.config.write_text(text.replace('path = "repo"\n', f'path = "repo"\nurl = "{repo}"\n', 1))
+
+
+def releases(grid: Grid) -> None:
+    for component, wanted in (("good", "1.0"), ("bad", "9.9")):
+        src = grid.source(component)
+        result = grid.invoke(
+            "release", "create", component, "1.0", "--from", str(src), "--class", "bc-client",
+            "--type", "revision", "--test", f"runs=tool | grep -q {wanted}",
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+
+
+@pytest.fixture
+def nagios() -> str:
+    return require(NAGIOS, "nagios4-core")
+
+
+def test_the_generated_objects_are_accepted_by_nagios_alone(grid: Grid, nagios: str, tmp_path):
+    releases(grid)
+    for name in ("ALPHA", "DELTA"):
+        site_file(grid, name)
+    objects = tmp_path / "pps.cfg"
+
+    result = grid.invoke("nagios-config", "--out", str(objects))
+
+    assert result.exit_code == 0, result.output
+    text = objects.read_text()
+    assert "service_description  pps good 1.0" in text
+    assert "--site-config $_HOSTSITE_CONFIG$ --timeout 50" in text
+    assert f"_SITE_CONFIG  {grid.site_root('ALPHA')}/etc/pps/site.toml" in text
+    assert (
+        "service_description  pps cleanup" not in text
+    )  # push mode: no repository URL to clean up against
+    check = verify(nagios, main_config(tmp_path / "run", objects))
+    assert check.returncode == 0, check.stdout
+    assert "Total Errors:   0" in check.stdout
+    assert "Total Warnings: 0" in check.stdout
+
+
+def test_a_probe_path_nagios_could_not_run_is_refused(grid: Grid):
+    result = grid.invoke("nagios-config", "--probe", "check_preview_client")
+
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: probe 'check_preview_client' must be an absolute path (Nagios has no PATH): "
+        "give --probe\n"
+    )
+
+
+@pytest.fixture
+def running_nagios(grid: Grid, nagios: str, tmp_path: Path):
+    releases(grid)
+    site_file(grid, "ALPHA")
+    pull_mode(grid)
+    objects = tmp_path / "pps.cfg"
+    result = grid.invoke("nagios-config", "--site", "ALPHA", "--out", str(objects))
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "run"
+    cfg = main_config(run, objects)
+    check = verify(nagios, cfg)
     assert check.returncode == 0, check.stdout
     proc = subprocess.Popen([nagios, str(cfg)], cwd=run, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        yield run / "status.dat", site
+        yield run / "status.dat"
     finally:
         proc.terminate()
         try:
@@ -167,7 +170,7 @@ def nagios_site(tmp_path: Path):
             proc.wait()
 
 
-def wait_for_checks(status: Path, names: set[str], timeout: float = 60) -> dict:
+def wait_for_checks(status: Path, names: set[str], timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     services: dict = {}
     while time.monotonic() < deadline:
@@ -180,20 +183,20 @@ def wait_for_checks(status: Path, names: set[str], timeout: float = 60) -> dict:
 
 
 def test_nagios_runs_the_probe_and_shows_ok_for_a_passing_release_and_critical_for_a_failing_one(
-    nagios_site,
+    grid: Grid, running_nagios: Path
 ):
-    status, site = nagios_site
-    services = wait_for_checks(status, {"preview-good", "preview-bad"})
-    good, bad = services["preview-good"], services["preview-bad"]
+    services = wait_for_checks(running_nagios, {"pps good 1.0", "pps bad 1.0", "pps cleanup"})
+
+    good, bad, cleanup = services["pps good 1.0"], services["pps bad 1.0"], services["pps cleanup"]
     assert good["current_state"] == "0", good["plugin_output"]
     assert good["plugin_output"] == (
-        "PREVIEW_CLIENT OK - good 1.0 verified at ce.nagios.test: 1/1 tests passed, "
-        "tagged for dteam"
+        "PREVIEW_CLIENT OK - good 1.0 verified at ce.alpha.test: 1/1 tests passed, tagged for dteam"
     )
     assert "tests_passed=1" in good["performance_data"]
     assert bad["current_state"] == "2", bad["plugin_output"]
     assert bad["plugin_output"].startswith("PREVIEW_CLIENT CRITICAL - bad 1.0 broken at")
     assert "test runs failed" in bad["plugin_output"]
-    tags = (site / "info/ce.nagios.test/dteam/dteam.list").read_text().split()
-    assert "VO-dteam-PPS-good-1.0" in tags
-    assert "VO-dteam-PPS-bad-1.0" not in tags
+    assert cleanup["current_state"] == "0", cleanup["plugin_output"]
+    assert cleanup["plugin_output"].startswith("PREVIEW_CLIENT OK - cleanup: nothing to retire")
+    assert "VO-dteam-PPS-good-1.0" in grid.tags("ALPHA", "dteam")
+    assert "VO-dteam-PPS-bad-1.0" not in grid.tags("ALPHA", "dteam")
