@@ -68,6 +68,7 @@ def main_config(run: Path, objects: Path) -> Path:
         enable_notifications=0
         use_syslog=0
         log_rotation_method=n
+        illegal_macro_output_chars=`~$&|'"<>
         """)
     )
     return cfg
