@@ -288,8 +288,12 @@ def repo_sign(state: State) -> None:
 )  # fmt: skip
 @click.option("--python", default="", help="Absolute path of the python3 that runs a .pyz probe.")
 @click.option(
-    "--probe-timeout", default=50, show_default=True, type=click.IntRange(1, 59),
-    help="Seconds the probe may take; below Nagios's service_check_timeout (60 s by default).",
+    "--probe-timeout", default=50, show_default=True, type=click.IntRange(1, 86400),
+    help="Seconds the probe may take; below Nagios's service_check_timeout.",
+)  # fmt: skip
+@click.option(
+    "--nagios-check-timeout", default=60, show_default=True, type=click.IntRange(2, 86400),
+    help="The site's service_check_timeout (nagios.cfg): Nagios kills a check after it.",
 )  # fmt: skip
 @click.option(
     "--interval", default=30, show_default=True, type=click.IntRange(1, 1440),
@@ -307,6 +311,7 @@ def nagios_config(
     probe: str | None,
     python: str,
     probe_timeout: int,
+    nagios_check_timeout: int,
     interval: int,
     contact_group: str,
     out: Path | None,
@@ -328,7 +333,7 @@ def nagios_config(
 
     options = NagiosOptions(
         probe=probe or default_probe(), python=python, probe_timeout=probe_timeout,
-        interval=interval, contact_group=contact_group,
+        interval=interval, contact_group=contact_group, nagios_check_timeout=nagios_check_timeout,
     )  # fmt: skip
     text = nagios_config(state.config, state.repo.load(), sites, options)
     if out:

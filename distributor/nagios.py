@@ -44,6 +44,8 @@ class NagiosOptions:
     cleanup_interval: int = 360
     #: A contact group of the site's own; "" defines a silent ``pps-nobody``.
     contact_group: str = ""
+    #: The site's service_check_timeout (nagios.cfg); the probe must stop before it.
+    nagios_check_timeout: int = NAGIOS_CHECK_TIMEOUT
 
 
 def default_probe() -> str:
@@ -100,11 +102,11 @@ def render(
             _check(value, what)
     if options.python and not options.python.startswith("/"):
         raise BadInput(f"python {options.python!r} must be an absolute path")
-    if not 0 < options.probe_timeout < NAGIOS_CHECK_TIMEOUT:
+    if not 0 < options.probe_timeout < options.nagios_check_timeout:
         raise BadInput(
-            f"probe timeout {options.probe_timeout} must stay below Nagios's "
-            f"service_check_timeout ({NAGIOS_CHECK_TIMEOUT} s by default); raise that in "
-            "nagios.cfg first if the probe needs longer"
+            f"probe timeout {options.probe_timeout} s must stay below Nagios's "
+            f"service_check_timeout ({options.nagios_check_timeout} s): raise that in "
+            "nagios.cfg first, and say so with --nagios-check-timeout"
         )
     runner = f"{options.python} {options.probe}" if options.python else options.probe
     base = f"{runner} --site-config $_HOSTSITE_CONFIG$ --timeout {options.probe_timeout}"
@@ -123,8 +125,8 @@ def render(
             if repository_url
             else " (push mode: its incoming area, as the last push left it)."
         ),
-        f"# The probe stops after {options.probe_timeout} s, below Nagios's default",
-        f"# service_check_timeout of {NAGIOS_CHECK_TIMEOUT} s.",
+        f"# The probe stops after {options.probe_timeout} s, below Nagios's",
+        f"# service_check_timeout of {options.nagios_check_timeout} s.",
         "",
         _block(
             "command",

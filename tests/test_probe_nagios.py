@@ -201,3 +201,15 @@ def test_nagios_runs_the_probe_and_shows_ok_for_a_passing_release_and_critical_f
     assert cleanup["plugin_output"].startswith("PREVIEW_CLIENT OK - cleanup: nothing to retire")
     assert "VO-dteam-PPS-good-1.0" in grid.tags("ALPHA", "dteam")
     assert "VO-dteam-PPS-bad-1.0" not in grid.tags("ALPHA", "dteam")
+
+
+def test_a_probe_timeout_nagios_would_cut_short_is_refused(grid: Grid):
+    result = grid.invoke("nagios-config", "--probe-timeout", "600")
+
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: probe timeout 600 s must stay below Nagios's service_check_timeout (60 s): raise "
+        "that in nagios.cfg first, and say so with --nagios-check-timeout\n"
+    )
+    assert grid.invoke("nagios-config", "--probe-timeout", "600",
+                       "--nagios-check-timeout", "660").exit_code == 0  # fmt: skip
