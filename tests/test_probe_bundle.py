@@ -6,6 +6,7 @@ import ast
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -37,11 +38,16 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def run_bundle(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_bundle(
+    path: Path, *args: str, cache: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the bundle with a bare system python; its bytecode cache goes to *cache* (default:
+    beside the bundle), never to the machine's /var/cache/pps."""
     python = require(SYSTEM_PYTHON, "python3")
+    env = dict(os.environ, PPS_BUNDLE_CACHE=str(cache or path.parent / "bundle-cache"))
     return subprocess.run(
         [python, "-I", "-S", str(path), *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True, text=True, timeout=120, check=False, env=env,
     )  # fmt: skip
 
 
@@ -140,7 +146,9 @@ def test_bundled_code_parses_as_python_3_9_and_imports_nothing_outside_the_bundl
         name: sorted(names - allowed) for name, names in imports.items() if names - allowed
     }
     assert offenders == {}
-    assert imports["__main__.py"] == {"os", "sys", "probes"}
+    assert imports["__main__.py"] == {
+        "os", "sys", "probes", "py_compile", "shutil", "tempfile", "zipfile", "zlib",
+    }  # fmt: skip
 
 
 def test_a_bare_system_python_runs_the_bundle_as_the_probe(tmp_path: Path, bundle: Path) -> None:
@@ -285,3 +293,26 @@ def test_the_bundled_tomli_reads_toml_for_sites_older_than_python_3_11(bundle: P
 
     assert (proc.returncode, proc.stderr) == (0, "")
     assert proc.stdout == f"{bundle}/tomli/__init__.py {{'vos': ['dteam']}}\n"
+
+
+def test_the_bundle_unpacks_itself_once_into_a_private_cache_and_runs_from_it(
+    tmp_path: Path, bundle: Path
+) -> None:
+    cache = tmp_path / "cache"
+    assert run_bundle(bundle, "--help", cache=cache).returncode == 0
+    (unpacked,) = cache.iterdir()
+    assert (unpacked / ".complete").exists()
+    assert list((unpacked / "probes" / "__pycache__").glob("check_preview_client.*.pyc"))
+    probe = unpacked / "probes" / "check_preview_client.py"
+    probe.chmod(0o644)
+    probe.write_text(probe.read_text().replace("Install, test and tag", "FROM THE CACHE:"))
+    for pyc in (unpacked / "probes" / "__pycache__").glob("check_preview_client.*"):
+        pyc.unlink()
+
+    cached = run_bundle(bundle, "--help", cache=cache)
+    cache.chmod(0o777)  # someone else could now plant code there: it is not used
+    unsafe = run_bundle(bundle, "--help", cache=cache)
+
+    assert "FROM THE CACHE:" in cached.stdout
+    assert unsafe.returncode == 0
+    assert "Install, test and tag" in unsafe.stdout
