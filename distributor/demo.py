@@ -188,9 +188,9 @@ def _write_site_file(root: Path, site: DemoSite, public_key: str, test_user: str
         site = "{site.name}"
         vos = [{vos}]
         subcluster = "ce.{site.name.lower()}.example.org"
-        preview_root = "{root / 'opt/pps/preview'}"
-        info_dir = "{root / 'opt/glite/var/info'}"
-        profile_d = "{root / 'etc/profile.d'}"
+        preview_root = "{root / "opt/pps/preview"}"
+        info_dir = "{root / "opt/glite/var/info"}"
+        profile_d = "{root / "etc/profile.d"}"
         public_key = "{public_key}"
         test_user = "{test_user}"
         """,
@@ -236,9 +236,8 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
     from distributor.infosys import build_bulletin
     from distributor.push import push_release, target_sites
     from distributor.releases import create_release
-    from distributor.state import StateStore
-
     from distributor.signing import generate_key
+    from distributor.state import StateStore
 
     out = out.resolve()
     _prepare(out)
