@@ -100,10 +100,24 @@ class DirectorySource(Source):
 
 
 class HttpSource(Source):
-    """A repository served over http(s), read with the standard library."""
+    """A repository served over http(s), read with the standard library.
 
-    def __init__(self, location: str, deadline: float = float("inf")) -> None:
+    A redirect is followed only to an ``https://`` URL, or to ``http://`` when *allow_http*
+    (the site pins the repository's key): an https repository cannot hand the probe over to
+    plain http (nor to ftp, which urllib would follow by itself).
+    """
+
+    def __init__(
+        self, location: str, deadline: float = float("inf"), *, allow_http: bool = False
+    ) -> None:
         super().__init__(location.rstrip("/") + "/", deadline)
+        self.allow_http = allow_http
+        self._opener: Any = None
+
+    def _open(self, request: Any, timeout: float) -> Any:
+        if self._opener is None:
+            self._opener = _opener(self.allow_http)
+        return self._opener.open(request, timeout=timeout)
 
     def describe(self, relpath: str) -> str:
         return self.location + quote(relpath)
@@ -138,7 +152,7 @@ class HttpSource(Source):
                 headers["Range"] = f"bytes={got}-"
             request = urllib.request.Request(url, headers=headers)
             try:
-                resp: Any = urllib.request.urlopen(request, timeout=self._timeout(url))
+                resp: Any = self._open(request, self._timeout(url))
             except urllib.error.HTTPError as e:
                 e.close()
                 if e.code == 416 and got:
@@ -151,6 +165,9 @@ class HttpSource(Source):
                 self._pause(attempt, url, why)
                 continue
             except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
+                if getattr(getattr(e, "reason", e), "verify_message", None):
+                    # an untrusted certificate does not get better by asking again
+                    raise RepositoryUnreachable(f"cannot read {url}: {_reason(e)}") from None
                 self._pause(attempt, url, _reason(e))
                 continue
             with resp:
@@ -183,8 +200,38 @@ class HttpSource(Source):
             self._pause(max(attempt, 1), url, f"the download was cut ({why})")
 
 
+def _opener(allow_http: bool) -> Any:
+    """A urllib opener whose redirects stay on https (or http too, when *allow_http*)."""
+    import urllib.request
+
+    schemes = ("https", "http") if allow_http else ("https",)
+
+    class Redirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(
+            self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> Any:
+            scheme = newurl.split(":", 1)[0].lower()
+            if scheme not in schemes:
+                fp.close()
+                why = "only http(s) is supported"
+                if scheme == "http":
+                    why = (
+                        "plain http is refused unless the site file pins the "
+                        "repository's public_key"
+                    )
+                raise RepositoryUnreachable(
+                    f"cannot read {req.full_url}: HTTP {code} redirects to {newurl!r}: {why}"
+                )
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return urllib.request.build_opener(Redirects)
+
+
 def _reason(e: BaseException) -> str:
     """The gist of a urllib / socket error."""
+    verify_message = getattr(e, "verify_message", None)
+    if verify_message:  # ssl.SSLCertVerificationError: its reason alone is a bare code
+        return f"certificate verify failed: {verify_message}"
     reason = getattr(e, "reason", None)
     if reason is not None and not isinstance(reason, str):
         return _reason(reason)
@@ -200,14 +247,14 @@ def open_source(repository: str, *, signed: bool, deadline: float = float("inf")
     Plain http is refused unless *signed* (the site pins the repository's key).
     """
     if repository.startswith("https://"):
-        return HttpSource(repository, deadline)
+        return HttpSource(repository, deadline, allow_http=signed)
     if repository.startswith("http://"):
         if not signed:
             raise BadInput(
                 f"repository {repository!r}: plain http is refused unless the site file pins the "
                 "repository's public_key; use https"
             )
-        return HttpSource(repository, deadline)
+        return HttpSource(repository, deadline, allow_http=True)
     if "://" in repository:
         raise BadInput(
             f"repository {repository!r}: only directories and http(s) URLs are supported"

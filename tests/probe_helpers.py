@@ -6,8 +6,6 @@ on the distributor's builder; the index and manifest come from the core APIs.
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import gzip
 import hashlib
 import io
@@ -16,10 +14,8 @@ import os
 import subprocess
 import sys
 import tarfile
-import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from pps.manifest import MANIFEST_NAME, LocalTest, Manifest
@@ -283,27 +279,6 @@ def status_line(proc: subprocess.CompletedProcess[str]) -> str:
 def files_under(root: Path) -> list[str]:
     """Every path under *root*, relative and sorted (links not followed)."""
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-        pass
-
-
-@contextlib.contextmanager
-def serve_directory(root: Path) -> Iterator[str]:
-    """Serve *root* over HTTP on 127.0.0.1 (a free port) in a thread; yields the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def environ_without(*names: str, **overrides: str) -> dict[str, str]:
