@@ -22,10 +22,12 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-from urllib.parse import quote
 
 from pps.errors import BadInput, PPSError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 _log = logging.getLogger("nagiosplugin." + __name__)
 
@@ -120,6 +122,8 @@ class HttpSource(Source):
         return self._opener.open(request, timeout=timeout)
 
     def describe(self, relpath: str) -> str:
+        from urllib.parse import quote  # only for URLs: the steady state of a directory skips it
+
         return self.location + quote(relpath)
 
     def _timeout(self, url: str) -> float:

@@ -55,6 +55,28 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The exit status of *proc*, ``None`` if it is still running after *timeout* seconds.
+
+    Where Linux has ``pidfd_open`` the wait wakes the moment the process ends; ``Popen.wait``
+    with a timeout polls with growing sleeps, a few milliseconds late for a quick test.
+    """
+    try:
+        fd = os.pidfd_open(proc.pid)
+    except (AttributeError, OSError):
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+    try:
+        import select
+
+        ready, _, _ = select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    return proc.wait() if ready else None
+
+
 def _tail(f: IO[bytes]) -> str:
     size = f.seek(0, os.SEEK_END)
     f.seek(max(0, size - 4 * TAIL_CHARS))
@@ -102,9 +124,7 @@ def run_bounded(
             if running_dir is not None:
                 uid = user[0] if user else os.geteuid()
                 registered = _orphans.register(running_dir, marker, proc.pid, uid, argv[-1][:200])
-            exit_code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
+            exit_code = _wait(proc, timeout)
         finally:
             # Always, also when the probe itself is interrupted mid-wait or the command exited
             # but left something running in its group: nothing outlives the probe's budget.

@@ -25,7 +25,6 @@ then changes nothing (UNKNOWN).  Imported on every run: standard library only, T
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import sys
@@ -188,6 +187,8 @@ def _string(key: str, value: Any) -> str:
 
 def public_key_bytes(value: str) -> bytes:
     """The 32 raw bytes of an ``ed25519:BASE64`` public key."""
+    import base64
+
     raw = b""
     if value.startswith(PUBLIC_KEY_PREFIX):
         try:

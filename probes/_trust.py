@@ -13,8 +13,6 @@ verified again: the steady state never loads the ``cryptography`` library.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from pathlib import Path
 
@@ -47,6 +45,8 @@ def _verify(public_key: bytes, signature: bytes, data: bytes) -> bool:
 
 
 def decode_signature(text: bytes, where: str) -> bytes:
+    import base64
+
     try:
         raw = base64.b64decode(text.strip(), validate=True)
     except ValueError:
@@ -77,6 +77,8 @@ class TrustStore:
 
     def check_signature(self, key_bytes: bytes, index: bytes, signature: bytes, where: str) -> None:
         """Accept the exact bytes *index* if *signature* is valid for them (TrustError if not)."""
+        import hashlib  # only when a key is pinned
+
         digest = hashlib.sha256(index + b"\0" + signature).hexdigest()
         if digest in self.verified:
             return
