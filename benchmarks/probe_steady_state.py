@@ -9,9 +9,15 @@ release, then times, in the same run and interleaved:
 * ``python -c pass``                       the interpreter alone
 * ``python -c "import nagiosplugin"``      the peer: the plugin library every probe imports
 * the probe, steady state, no local test   (what pps itself adds)
-* the probe, steady state, one test        (plus one ``bash`` for the test)
+* the probe, steady state, one test        (plus one ``bash`` for the test, run as ``nobody``
+                                           when the benchmark runs as root)
+* the same with a signed index and the key pinned in a site file (the signature of an index
+  seen before is not checked again: the ``cryptography`` import stays out of the steady state)
+* the one-file probe (``pps probe-bundle``), one test (from its bytecode cache)
 
-and prints wall time (median, min, max) and the peak RSS of each child.
+and prints wall time (median, min, max), the ratio of medians to the peer, and the peak RSS of
+each child.  The children may write bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped), as an
+installed package has it; the warm-up run of each case compiles it.
 
 Run: ``.venv/bin/python benchmarks/probe_steady_state.py [--runs 20]``
 """
@@ -27,7 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from distributor.bundle import build_probe_bundle
 from distributor.releases import create_release
+from distributor.signing import generate_key
 from pps.manifest import LocalTest
 from pps.repository import Repository
 
@@ -43,6 +51,7 @@ WRAPPER = (
     "atexit.register(hwm)\n"
     "mod = sys.argv[1]; sys.argv = sys.argv[1:]\n"
     "if mod == '-c': exec(sys.argv[1])\n"
+    "elif mod.endswith('.pyz'): sys.path.insert(0, mod); runpy.run_path(mod, run_name='__main__')\n"
     "else: runpy.run_module(mod, run_name='__main__', alter_sys=True)\n"
 )
 
@@ -55,7 +64,7 @@ def run_once(case: list[str]) -> tuple[float, int, int]:
     proc = subprocess.Popen(
         [sys.executable, "-c", WRAPPER, *case],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(w,),
-        env={**os.environ, "BENCH_RSS_FD": str(w)},
+        env=ENV | {"BENCH_RSS_FD": str(w)},
     )  # fmt: skip
     os.close(w)
     code = proc.wait()
@@ -65,9 +74,13 @@ def run_once(case: list[str]) -> tuple[float, int, int]:
     return seconds, rss, code
 
 
-def probe_argv(repo: Path, site: Path, component: str) -> list[str]:
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
+def probe_argv(repo: Path, site: Path, component: str, program: str = "") -> list[str]:
+    config = ["--site-config", str(site / "site.toml")] if (site / "site.toml").exists() else []
     return [
-        "probes.check_preview_client",
+        program or "probes.check_preview_client", *(config or ["--no-site-config"]),
         "--component", component, "--version", "1.0", "--repository", str(repo),
         "--preview-root", str(site / "preview"), "--info-dir", str(site / "info"),
         "--subcluster", "ce.bench.example.org", "--vo", "dteam",
@@ -94,16 +107,32 @@ def main() -> None:
         for component, tests in (("notest", ()), ("onetest", (LocalTest("runs", "tool"),))):
             create_release(repo, component, "1.0", source=src, update_class="bc-client",
                            release_type="revision", tests=tests)  # fmt: skip
+        signed_repo = Repository(tmp_path / "signed-repo")
+        key = tmp_path / "repo.pem"
+        public_key = generate_key(key)
+        create_release(signed_repo, "onetest", "1.0", source=src, update_class="bc-client",
+                       release_type="revision", tests=(LocalTest("runs", "tool"),),
+                       signing_key=key)  # fmt: skip
+        signed_site = tmp_path / "signed-site"
+        (signed_site / "profile.d").mkdir(parents=True)
+        (signed_site / "site.toml").write_text(f'public_key = "{public_key}"\n')
+        pyz = tmp_path / "check_preview_client.pyz"
+        build_probe_bundle(pyz)
+        ENV["PPS_BUNDLE_CACHE"] = str(tmp_path / "bundle-cache")
+        pyz_site = tmp_path / "pyz-site"
+        (pyz_site / "profile.d").mkdir(parents=True)
         cases = {
             "python -c pass": ["-c", "pass"],
             "import nagiosplugin (peer)": ["-c", "import nagiosplugin"],
             "probe steady state, 0 tests": probe_argv(repo.root, site, "notest"),
             "probe steady state, 1 test": probe_argv(repo.root, site, "onetest"),
+            "same, signed index": probe_argv(signed_repo.root, signed_site, "onetest"),
+            "same, one-file probe (.pyz)": probe_argv(repo.root, pyz_site, "onetest", str(pyz)),
         }
-        for name in ("probe steady state, 0 tests", "probe steady state, 1 test"):
-            _, _, code = run_once(cases[name])  # the first run installs
+        for name, argv in cases.items():
+            _, _, code = run_once(argv)  # the first run installs, and compiles
             if code != 0:
-                sys.exit(f"{name}: the installing run exited {code}")
+                sys.exit(f"{name}: the first run exited {code}")
         results: dict[str, list[tuple[float, int]]] = {name: [] for name in cases}
         for _ in range(args.runs):
             for name, argv in cases.items():  # interleaved: drift hits every case alike
@@ -112,13 +141,17 @@ def main() -> None:
                     sys.exit(f"{name} exited {code}")
                 results[name].append((seconds, rss))
 
-    print(f"{args.runs} runs each, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"{'case':<30} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'peak RSS MiB':>13}")
+    print(f"{args.runs} runs each, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+          f"{'root (tests as nobody)' if os.geteuid() == 0 else 'not root'}")  # fmt: skip
+    peer = statistics.median(s for s, _ in results["import nagiosplugin (peer)"])
+    print(f"{'case':<30} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'x peer':>7} "
+          f"{'peak RSS MiB':>13}")  # fmt: skip
     for name, rows in results.items():
         times = [s * 1000 for s, _ in rows]
         rss = max(r for _, r in rows) / 1024
+        ratio = statistics.median(s for s, _ in rows) / peer
         print(f"{name:<30} {statistics.median(times):>10.1f} {min(times):>8.1f} "
-              f"{max(times):>8.1f} {rss:>13.1f}")  # fmt: skip
+              f"{max(times):>8.1f} {ratio:>7.2f} {rss:>13.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -67,6 +67,7 @@ from probes._trust import TrustError, TrustStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 _log = logging.getLogger("nagiosplugin." + __name__)
@@ -148,6 +149,8 @@ class _Run:
         self.layout = SiteLayout(req.preview_root)
         self.notes: list[str] = []
         self.changed = False
+        #: Releases (``"component version"``) whose tests a killed earlier run left running.
+        self.interrupted: set[str] = set()
 
     # -- tags
     def publish(self, release: Release) -> None:
@@ -217,7 +220,7 @@ class _Run:
 def _prepare(run: _Run) -> None:
     layout = run.layout
     layout.prepare_work_dirs()
-    killed = _orphans.reap(layout.running_dir)
+    killed, run.interrupted = _orphans.reap(layout.running_dir)
     if killed:
         run.notes.append(
             f"killed {len(killed)} test process(es) a killed earlier run left running: "
@@ -276,7 +279,7 @@ def _check(run: _Run, source: Source, release: Release, previous: StateRecord | 
         # what the index describes any more.  The tag goes before anything is fetched.
         run.withdraw(release.component, release.version, run.every_vo(previous))
         previous = previous.replace(sha256=release.sha256, status=UNTESTED, tests=(),
-                           last_verified=None, incomplete_runs=0, tests_started=None)  # fmt: skip
+                           last_verified=None, incomplete_runs=0)  # fmt: skip
         write_state(state_file, previous)
     marker = read_marker(tree) if _lexists(tree) else None
     ours = _owns(tree, previous)
@@ -299,7 +302,7 @@ def _check(run: _Run, source: Source, release: Release, previous: StateRecord | 
             base = previous or _blank(release, UNTESTED)
             write_state(state_file, base.replace(sha256=release.sha256, status=UNTESTED, tree=ident,
                 vos=run.kept_vos(previous), install_dir=str(tree), tests=(), last_verified=None,
-                incomplete_runs=0, tests_started=None, installed_at=None,
+                incomplete_runs=0, installed_at=None,
             ))  # fmt: skip
 
         result = _install.install_release(
@@ -331,30 +334,33 @@ def _check(run: _Run, source: Source, release: Release, previous: StateRecord | 
     record = previous or _blank(release, UNTESTED)
     was_verified = record.status == VERIFIED and not installed_now
     incomplete = record.incomplete_runs
-    if record.tests_started:
+    if release.key in run.interrupted:
         incomplete += 1  # the run before was killed while it was testing
         run.notes.append(f"the previous run was killed while testing ({incomplete} in a row)")
     if incomplete >= INCOMPLETE_LIMIT:
         run.withdraw(release.component, release.version, run.every_vo(record))
         was_verified = False
-    record = record.replace(tests_started=utc_now(), incomplete_runs=incomplete,
-                     status=record.status if was_verified else UNTESTED,
-                     installed_at=installed_at, install_dir=str(tree))  # fmt: skip
-    write_state(state_file, record)
+    before = record
+    record = record.replace(incomplete_runs=incomplete, installed_at=installed_at,
+                            status=record.status if was_verified else UNTESTED,
+                            install_dir=str(tree))  # fmt: skip
+    if record != before:  # only then: the steady state writes the record once, at the end
+        write_state(state_file, record)
 
     from probes._localtests import Unreachable, run_local_tests, test_account
 
     try:
-        tests = run_local_tests(
+        tests = _tests_or_interrupted(run, record, state_file, lambda: run_local_tests(
             manifest,
             tree,
             scratch_dir=layout.tmp_dir,
             account=test_account(req.test_user),
             running_dir=layout.running_dir,
-        )
+            label=release.key,
+        ))  # fmt: skip
     except Unreachable as e:
         run.withdraw(release.component, release.version, run.every_vo(record))
-        write_state(state_file, record.replace(status=UNTESTED, tests_started=None))
+        write_state(state_file, record.replace(status=UNTESTED))
         return Outcome(req, REFUSED, release, f"{e}; tag withdrawn", tags_changed=run.changed,
                        notes=tuple(run.notes))  # fmt: skip
     failed = any(not t.ok and not t.timed_out for t in tests)
@@ -368,7 +374,6 @@ def _check(run: _Run, source: Source, release: Release, previous: StateRecord | 
     else:
         status, incomplete = VERIFIED, 0
     record = record.replace(status=status, tests=tests, vos=vos, incomplete_runs=incomplete,
-                     tests_started=None,
                      last_verified=utc_now() if status == VERIFIED and not timed_out
                      else record.last_verified)  # fmt: skip
     write_state(state_file, record)
@@ -394,6 +399,25 @@ def _check(run: _Run, source: Source, release: Release, previous: StateRecord | 
         incomplete_runs=incomplete,
         notes=tuple(run.notes),
     )
+
+
+def _tests_or_interrupted(
+    run: _Run, record: StateRecord, state_file: Path, tests: Callable[[], Any]
+) -> Any:
+    """Run *tests*; if the run is stopped meanwhile (its --timeout, SIGTERM), count the run as
+    one whose tests could not complete (the second in a row withdraws the tag) before the
+    interruption goes on."""
+    try:
+        return tests()
+    except (PPSError, OSError):
+        raise
+    except Exception:
+        incomplete = record.incomplete_runs + 1
+        if incomplete >= INCOMPLETE_LIMIT:
+            run.withdraw(record.component, record.version, run.every_vo(record))
+        status = record.status if incomplete < INCOMPLETE_LIMIT else UNTESTED
+        write_state(state_file, record.replace(incomplete_runs=incomplete, status=status))
+        raise
 
 
 def _blank(release: Release, status: str) -> StateRecord:
@@ -444,7 +468,7 @@ def retire_record(run: _Run, record: StateRecord, why: str) -> str:
     run.withdraw(record.component, record.version, run.every_vo(record))
     state_file = layout.state_file(record.component, record.version)
     if record.status != RETIRED:
-        record = record.replace(status=RETIRED, retired_at=utc_now(), tests_started=None)
+        record = record.replace(status=RETIRED, retired_at=utc_now())
         write_state(state_file, record)
     tree = layout.install_dir(record.component, record.version)
     said = f"{key} is not a preview any more ({why}): tags withdrawn"

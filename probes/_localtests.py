@@ -84,6 +84,7 @@ def run_local_tests(
     scratch_dir: Path,
     account: tuple[str, int, int] | None = None,
     running_dir: Path | None = None,
+    label: str = "",
 ) -> tuple[LocalTestResult, ...]:
     """Run every test of *manifest* in *tree*, in manifest order, as *account* if given."""
     if not manifest.tests:
@@ -110,6 +111,7 @@ def run_local_tests(
                 scratch_dir=scratch_dir,
                 user=user,
                 running_dir=running_dir,
+                label=label,
             )
             tail = done.output_tail
             if done.left_behind:

@@ -18,8 +18,6 @@ import os
 import signal
 from pathlib import Path
 
-from pps.fsutil import atomic_write
-
 _log = logging.getLogger("nagiosplugin." + __name__)
 
 ENV_MARKER = "PPS_TEST_RUN"
@@ -45,10 +43,14 @@ def start_time(pid: int) -> int:
     return int(fields[19]) if fields and len(fields) > 19 else 0
 
 
-def register(running_dir: Path, marker: str, pgid: int, uid: int, what: str) -> Path:
+def register(running_dir: Path, marker: str, pgid: int, uid: int, label: str) -> Path:
+    """Note a running test of the release *label*.  Not fsync'd: after a crash of the machine
+    nothing is running."""
     path = running_dir / f"{marker}.json"
-    record = {"pgid": pgid, "start": start_time(pgid), "uid": uid, "what": what}
-    atomic_write(path, json.dumps(record).encode())
+    record = {"pgid": pgid, "start": start_time(pgid), "uid": uid, "release": label}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(json.dumps(record))
     return path
 
 
@@ -75,20 +77,23 @@ def _comm(pid: int) -> str:
         return "?"
 
 
-def reap(running_dir: Path) -> list[str]:
-    """Kill what earlier, killed runs left running; ``"pid 123 (sleep)"`` for each one killed."""
+def reap(running_dir: Path) -> tuple[list[str], set[str]]:
+    """Kill what earlier, killed runs left running: ``"pid 123 (sleep)"`` for each one killed,
+    and the releases whose tests those runs were running."""
     try:
         records = sorted(p for p in running_dir.iterdir() if p.suffix == ".json")
     except FileNotFoundError:
-        return []
+        return [], set()
     if not records:
-        return []
+        return [], set()
     wanted: list[tuple[str, int, int, int]] = []
+    releases: set[str] = set()
     for path in records:
         try:
             data = json.loads(path.read_bytes())
             wanted.append((path.stem, int(data["pgid"]), int(data["start"]), int(data["uid"])))
-        except (OSError, ValueError, KeyError, TypeError):
+            releases.add(str(data.get("release", "")))
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             wanted.append((path.stem, 0, 0, -1))
     me = os.getpid()
     killed = []
@@ -114,7 +119,7 @@ def reap(running_dir: Path) -> list[str]:
         unregister(path)
     if killed:
         _log.warning("killed test processes left by an earlier run: %s", ", ".join(killed))
-    return killed
+    return killed, releases
 
 
 def sweep(marker: str, uid: int) -> list[str]:

@@ -93,11 +93,13 @@ def run_bounded(
     scratch_dir: Path | None = None,
     user: tuple[int, int] | None = None,
     running_dir: Path | None = None,
+    label: str = "",
 ) -> Finished:
     """Run *argv* in *cwd* with *env*; kill its process group after *timeout* seconds.
 
     With *user* (uid, gid) the command runs as that account, without supplementary groups.
-    With *running_dir* the run is registered there while it lasts (see :mod:`probes._orphans`).
+    With *running_dir* the run is registered there while it lasts, under *label* (see
+    :mod:`probes._orphans`).
     """
     env = dict(env)
     marker = _orphans.new_marker()
@@ -123,7 +125,7 @@ def run_bounded(
         try:
             if running_dir is not None:
                 uid = user[0] if user else os.geteuid()
-                registered = _orphans.register(running_dir, marker, proc.pid, uid, argv[-1][:200])
+                registered = _orphans.register(running_dir, marker, proc.pid, uid, label)
             exit_code = _wait(proc, timeout)
         finally:
             # Always, also when the probe itself is interrupted mid-wait or the command exited

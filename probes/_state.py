@@ -80,8 +80,6 @@ class StateRecord(Record):
     tree: str = ""
     #: Runs in a row whose tests could not complete (a test's timeout, or the run was killed).
     incomplete_runs: int = 0
-    #: When the current run started the tests; still set on disk means that run never finished.
-    tests_started: str | None = None
     retired_at: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -105,7 +103,6 @@ class StateRecord(Record):
             install_dir=self.install_dir,
             tree=self.tree,
             incomplete_runs=self.incomplete_runs,
-            tests_started=self.tests_started,
             retired_at=self.retired_at,
         )
         return jsonfile.dumps(data)
@@ -117,7 +114,7 @@ class StateRecord(Record):
             raise BadInput(f"{source} is not a {FORMAT} record")
         known = {"format", "component", "version", "sha256", "status", "installed_at"}
         known |= {"last_verified", "vos", "tests", "install_dir", "tree", "incomplete_runs"}
-        known |= {"tests_started", "retired_at"}
+        known |= {"retired_at"}
         try:
             tests = tuple(
                 LocalTestResult(
@@ -143,7 +140,6 @@ class StateRecord(Record):
                 install_dir=str(data.get("install_dir", "")),
                 tree=str(data.get("tree") or ""),
                 incomplete_runs=int(data.get("incomplete_runs") or 0),
-                tests_started=data.get("tests_started"),
                 retired_at=data.get("retired_at"),
                 extra={k: v for k, v in data.items() if k not in known},
             )

@@ -20,19 +20,21 @@ usage or site file, repository unreachable, unknown release, timeout, interrupte
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import os
 import signal
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace as Namespace
 
 import nagiosplugin
 from nagiosplugin import Critical, Ok, Warn
 
 from pps.errors import BadInput, PPSError
+from probes import _options
 from probes._converge import (
     INCOMPLETE,
     INCOMPLETE_LIMIT,
@@ -43,6 +45,7 @@ from probes._converge import (
     cleanup,
     converge,
 )
+from probes._options import Option
 from probes._safefs import locked_path
 from probes._site import SiteLayout
 from probes._siteconfig import DEFAULT_PATH, DEFAULTS, check_layout, check_values, read_site_file
@@ -50,7 +53,7 @@ from probes._state import AWAITING_CONFIGURATION, BROKEN, RETIRED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, NoReturn
+    from typing import Any
 
 _log = logging.getLogger("nagiosplugin." + __name__)
 
@@ -301,128 +304,116 @@ def _cleanup_line(c: CleanupOutcome) -> str:
 # runtime environment
 
 
-class _UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    """Reports bad usage as UNKNOWN (Nagios' convention) instead of exiting 2 (CRITICAL)."""
-
-    def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"usage: {message} (see --help)")
-
-
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise ValueError(f"{text!r} is not a number of seconds") from None
     if not 0 < value < 1e6:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+        raise ValueError(f"{text!r} must be a positive number of seconds")
     return value
 
 
-def make_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="check_preview_client",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Every option but --component, --version, --cleanup, --timeout and -v has a key "
-        "of the same name in the site file (dashes as underscores; --vo is 'vos'); a flag "
-        "given here wins over the file.",
-    )
-    add = p.add_argument
-    add(
-        "--site-config",
+OPTIONS = (
+    Option(
+        "site-config",
+        f"The site file (TOML) every run reads, push or Nagios (default: {DEFAULT_PATH}, used "
+        "when it exists).",
         metavar="FILE",
-        help=f"The site file (TOML) every run reads, push or Nagios (default: {DEFAULT_PATH}, "
-        "used when it exists).",
-    )
-    add(
-        "--no-site-config",
-        action="store_true",
-        help="Read no site file: everything comes from the flags (a push to a site without "
-        "one does this).",
-    )
-    add("--component", help="The component to converge, e.g. glite-UI.")
-    add("--version", help="The version of the component, e.g. 3.2.8-0.")
-    add(
-        "--cleanup",
-        action="store_true",
-        help="Instead of one version: retire every installed version the repository no longer "
+    ),
+    Option(
+        "no-site-config",
+        "Read no site file: everything comes from the flags (a push to a site without one "
+        "does this).",
+        kind="flag",
+    ),
+    Option("component", "The component to converge, e.g. glite-UI.", metavar="COMPONENT"),
+    Option("version", "The version of the component, e.g. 3.2.8-0.", metavar="VERSION"),
+    Option(
+        "cleanup",
+        "Instead of one version: retire every installed version the repository no longer "
         "lists as a preview (tags withdrawn now, trees removed after the grace period).",
-    )
-    add(
-        "--repository",
+        kind="flag",
+    ),
+    Option(
+        "repository",
+        "The repository to read index.json and the tarball from: a directory, or an https URL "
+        "of the same layout (plain http only with a pinned public_key).",
         metavar="PATH_OR_URL",
-        help="The repository to read index.json and the tarball from: a directory, or an "
-        "https URL of the same layout (plain http only with a pinned public_key).",
-    )
-    add(
-        "--preview-root",
+    ),
+    Option(
+        "preview-root",
+        "The directory preview versions are installed under, beside production (default "
+        f"{DEFAULTS['preview_root']}); the probe writes nothing else except the tags files.",
         metavar="DIR",
-        help="The directory preview versions are installed under, beside production "
-        f"(default {DEFAULTS['preview_root']}); the probe writes nothing else except the tags "
-        "files.",
-    )
-    add(
-        "--info-dir",
-        metavar="DIR",
-        help="The information directory holding the tags files "
+    ),
+    Option(
+        "info-dir",
+        "The information directory holding the tags files "
         f"(<info-dir>/<subcluster>/<vo>/<vo>.list; default {DEFAULTS['info_dir']}).",
-    )
-    add("--subcluster", metavar="ID", help="The GlueSubClusterUniqueID whose tags are published.")
-    add(
-        "--vo",
-        dest="vos",
-        action="append",
-        metavar="VO",
-        help="A VO to tag the version for; repeat the option for each VO. A run given fewer VOs "
-        "than the site file leaves the other VOs' tags alone.",
-    )
-    add(
-        "--profile-d",
         metavar="DIR",
-        help="The site's production profile.d, whose *.sh scripts the preview environment "
-        f"sources first (default {DEFAULTS['profile_d']}).",
-    )
-    add(
-        "--config-hook",
-        metavar="PATH",
-        help="The site's local configuration hook, run as root for releases that need site "
+    ),
+    Option("subcluster", "The GlueSubClusterUniqueID whose tags are published.", metavar="ID"),
+    Option(
+        "vo",
+        "A VO to tag the version for; repeat the option for each VO. A run given fewer VOs "
+        "than the site file leaves the other VOs' tags alone.",
+        kind="append",
+        metavar="VO",
+        into="vos",
+    ),
+    Option(
+        "profile-d",
+        "The site's production profile.d, whose *.sh scripts the preview environment sources "
+        f"first (default {DEFAULTS['profile_d']}).",
+        metavar="DIR",
+    ),
+    Option(
+        "config-hook",
+        "The site's local configuration hook, run as root for releases that need site "
         "configuration (default: <preview-root>/hooks/configure).",
-    )
-    add(
-        "--test-user",
+        metavar="PATH",
+    ),
+    Option(
+        "test-user",
+        "The account the local tests run as when the probe runs as root (default "
+        f"{DEFAULTS['test_user']}).",
         metavar="USER",
-        help="The account the local tests run as when the probe runs as root "
-        f"(default {DEFAULTS['test_user']}).",
-    )
-    add(
-        "-t",
-        "--timeout",
-        type=_seconds,
-        default=DEFAULT_TIMEOUT,
-        metavar="SECONDS",
-        help=f"Abort the whole run with UNKNOWN after this many seconds (default: "
+    ),
+    Option(
+        "timeout",
+        f"Abort the whole run with UNKNOWN after this many seconds (default: "
         f"{DEFAULT_TIMEOUT:g}), including the wait for another run to finish. Keep it below "
         "Nagios's own check timeout (service_check_timeout, 60 s by default).",
-    )
-    add(
-        "-v",
-        "--verbose",
-        action="count",
+        metavar="SECONDS",
+        short="t",
+        convert=_seconds,
+        default=DEFAULT_TIMEOUT,
+    ),
+    Option(
+        "verbose",
+        "Say more: each test with -v, progress with -vv, details with -vvv.",
+        kind="count",
+        short="v",
         default=0,
-        help="Say more: each test with -v, progress with -vv, details with -vvv.",
-    )
-    return p
+    ),
+)
+EPILOG = (
+    "Every option but --component, --version, --cleanup, --timeout and -v has a key of the "
+    "same name in the site file (dashes as underscores; --vo is 'vos'); a flag given here wins "
+    "over the file."
+)
+
+
+def help_text() -> str:
+    return _options.help_text("check_preview_client", __doc__ or "", OPTIONS, EPILOG)
 
 
 _FLAG_KEYS = ("repository", "preview_root", "info_dir", "subcluster", "vos", "profile_d",
               "config_hook", "test_user")  # fmt: skip
 
 
-def _request(args: argparse.Namespace, started: float) -> Request:
+def _request(args: Namespace, started: float) -> Request:
     if args.cleanup and (args.component or args.version):
         raise BadInput("--cleanup works on every installed version: drop --component/--version")
     if not args.cleanup and not (args.component and args.version):
@@ -473,13 +464,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     os.umask(0o022)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _interrupt)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        sys.stdout.write(help_text())
+        sys.exit(0)
     request, problem, verbose, timeout, cleaning = None, "", 0, 0, False
     try:
-        args = make_parser().parse_args(argv)
+        args = Namespace(**_options.parse(OPTIONS, argv))
         verbose, timeout = args.verbose, max(1, math.ceil(args.timeout))
         cleaning = args.cleanup
         request = _request(args, started)
-    except (_UsageError, BadInput) as e:
+    except (_options.UsageError, BadInput) as e:
         problem = str(e)
     check = nagiosplugin.Check(
         PreviewClient(request, started, problem, cleanup=cleaning),

@@ -283,3 +283,28 @@ def test_the_probe_holds_the_lock_only_through_its_own_file(tmp_path: Path) -> N
         "link: not following it\n"
     )
     assert victim.read_text() == "precious\n"
+
+
+def test_two_runs_in_a_row_stopped_by_their_own_timeout_withdraw_the_tag(tmp_path: Path) -> None:
+    shared = _shared(tmp_path)
+    _hanging_release(tmp_path, shared)
+    site = make_site(tmp_path)
+    assert run_probe(site, tmp_path / "repo").returncode == 0
+    (shared / "hang").write_text("")
+
+    first = run_probe(site, tmp_path / "repo", timeout=2)
+
+    assert first.stdout == "PREVIEW_CLIENT UNKNOWN: Timeout: check execution aborted after 2s\n"
+    assert TAG in site.tags_text("dteam")  # one run that could not complete: the tag stays
+    assert site.state()["incomplete_runs"] == 1
+
+    second = run_probe(site, tmp_path / "repo", timeout=2)
+
+    assert second.returncode == 3
+    assert site.tags_text("dteam") == "PPS-PREVIEW\n"
+    assert (site.state()["status"], site.state()["incomplete_runs"]) == ("untested", 2)
+    assert files_under(site.preview_root / ".pps" / "running") == []
+
+    (shared / "hang").unlink()
+    assert run_probe(site, tmp_path / "repo").returncode == 0
+    assert TAG in site.tags_text("dteam")
