@@ -28,7 +28,9 @@ PACKAGES = ["nagiosplugin", "pps", "probes", "tomli"]
 SYSTEM_PYTHON = "/usr/bin/python3"
 #: What bundled code may import besides the standard library and itself: lazily, and only when
 #: the site pins a signing key.
-OPTIONAL_AT_SITE = {"cryptography"}
+#: Imported only where present: the signature library when a key is pinned, and CPython's own
+#: sha256 module of Python 3.12+ (``_sha256`` before).
+OPTIONAL_AT_SITE = {"cryptography", "_sha2"}
 
 
 @pytest.fixture(scope="module")
