@@ -8,7 +8,8 @@ release, then times, in the same run and interleaved:
 
 * ``python -c pass``                       the interpreter alone
 * ``python -c "import nagiosplugin"``      the peer: the plugin library every probe imports
-* the probe, steady state, no local test   (what pps itself adds)
+* the probe, steady state, no local test   (what pps itself adds; every probe case reads a
+                                           site file, as a site's runs do)
 * the probe, steady state, one test        (plus one ``bash`` for the test, run as ``nobody``
                                            when the benchmark runs as root)
 * the same with a signed index and the key pinned in a site file (the signature of an index
@@ -104,6 +105,7 @@ def main() -> None:
         site = tmp_path / "site"
         (site / "profile.d").mkdir(parents=True)
         (site / "profile.d/grid.sh").write_text("export SITE_NAME=BENCH\n")
+        (site / "site.toml").write_text('test_user = "nobody"\n')  # a site file, as a site has
         for component, tests in (("notest", ()), ("onetest", (LocalTest("runs", "tool"),))):
             create_release(repo, component, "1.0", source=src, update_class="bc-client",
                            release_type="revision", tests=tests)  # fmt: skip
@@ -119,6 +121,7 @@ def main() -> None:
         pyz = tmp_path / "check_preview_client.pyz"
         build_probe_bundle(pyz)
         ENV["PPS_BUNDLE_CACHE"] = str(tmp_path / "bundle-cache")
+        ENV["PPS_CACHE_DIR"] = str(tmp_path / "cache")
         pyz_site = tmp_path / "pyz-site"
         (pyz_site / "profile.d").mkdir(parents=True)
         cases = {

@@ -241,6 +241,8 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
 
     out = out.resolve()
     _prepare(out)
+    # The probes the demo runs here keep their cache in OUT too: nothing outside it is touched.
+    os.environ["PPS_CACHE_DIR"] = str(out / "cache")
     echo(f"building a demo grid in {out}")
     public_key = generate_key(out / "keys" / "repository.pem")
     test_user = "nobody"

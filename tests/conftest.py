@@ -11,11 +11,13 @@ from tests.grid import Grid, make_grid
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's pps settings or build-time overrides."""
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
+    """No test sees the developer's pps settings or build-time overrides, and the probes a test
+    runs keep their caches in a temp dir, not in the machine's /var/cache/pps."""
     for name in list(os.environ):
         if name.startswith("PPS_") or name == "SOURCE_DATE_EPOCH":
             monkeypatch.delenv(name)
+    monkeypatch.setenv("PPS_CACHE_DIR", str(tmp_path_factory.mktemp("pps-cache")))
 
 
 @pytest.fixture(autouse=True)

@@ -195,3 +195,27 @@ def test_a_symlinked_pps_directory_is_refused(tmp_path: Path) -> None:
         "keeps its own files there\n"
     )
     assert list(elsewhere.iterdir()) == []
+
+
+def test_a_changed_site_file_is_read_again_and_an_unsafe_cache_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parsed site file is kept in a private cache, with the exact text it came from."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PPS_CACHE_DIR", str(cache))
+    add_release(tmp_path / "repo")
+    site = make_site(tmp_path)
+    site.write_site_file(vos=["dteam"])
+    assert run_probe(site, tmp_path / "repo", site_flags=False, vos=None).returncode == 0
+    (entry,) = cache.iterdir()
+    poisoned = entry.read_text().replace('"dteam"', '"ops"')
+
+    site.write_site_file(vos=["dteam", "ops"])  # the admin edits the file: read anew
+    both = run_probe(site, tmp_path / "repo", site_flags=False, vos=None)
+    entry.write_text(poisoned)  # a cache entry that disagrees with the file's text
+    again = run_probe(site, tmp_path / "repo", site_flags=False, vos=None)
+    cache.chmod(0o777)  # others could write the cache now: never trusted
+    unsafe = run_probe(site, tmp_path / "repo", site_flags=False, vos=None)
+
+    for proc in (both, again, unsafe):
+        assert "tagged for dteam,ops |" in status_line(proc), proc.stdout
