@@ -29,41 +29,33 @@ import time
 from pathlib import Path
 
 from pps.errors import BadInput, IntegrityError, NotFound, PPSError
-from pps.names import (
-    PREVIEW_CAPABILITY,
-    check_component,
-    check_subcluster,
-    check_version,
-    check_vo,
-    version_tag,
-)
-from pps.record import Record
-from pps.repository import INDEX_NAME, SIGNATURE_NAME, Index, Release
-from probes import _orphans, _tagsfile
-from probes._fetch import (
-    MAX_INDEX_BYTES,
-    MAX_SIGNATURE_BYTES,
-    FileMissing,
-    Source,
-    open_source,
+from pps.repository import Release
+from probes._fetch import Source, open_source
+from probes._run import (
+    INCOMPLETE,
+    INCOMPLETE_LIMIT,
+    REFUSED,
+    Outcome,
+    Request,
+    Run,
+    lexists,
+    not_ours,
+    owns,
+    prepare,
 )
 from probes._safefs import UnsafePath
-from probes._site import SiteLayout, clean_stale, remove_tree
 from probes._state import (
     AWAITING_CONFIGURATION,
     BROKEN,
-    RETIRED,
     UNTESTED,
     VERIFIED,
-    LocalTestResult,
     StateRecord,
-    iter_state_files,
     read_state,
     utc_now,
     write_state,
 )
-from probes._tree import ensure_env_script, load_manifest, owns_tree, read_marker
-from probes._trust import TrustError, TrustStore
+from probes._tree import ensure_env_script, load_manifest, read_marker
+from probes._trust import TrustError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -72,170 +64,14 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger("nagiosplugin." + __name__)
 
-#: Outcome status when nothing was installed because something is wrong (see the message).
-REFUSED = "refused"
-#: Outcome status when the tests could not complete (see ``Outcome.withdrawn``).
-INCOMPLETE = "incomplete"
 #: Seconds kept back from the run's budget when a hook gets the rest.
 _MARGIN = 2.0
-#: Runs in a row whose tests cannot complete before the tag goes.
-INCOMPLETE_LIMIT = 2
-
-
-class Request(Record):
-    """What the probe was asked to do (its site file and command line, checked)."""
-
-    component: str
-    version: str
-    repository: str
-    preview_root: Path
-    info_dir: Path
-    subcluster: str
-    #: The VOs this run tags for.
-    vos: tuple[str, ...]
-    profile_d: Path
-    config_hook: Path
-    #: The site file's VO list (None without a site file): a VO missing from it loses its tag.
-    site_vos: tuple[str, ...] | None = None
-    public_key: str = ""
-    test_user: str = "nobody"
-    max_release_bytes: int = 2 << 30
-    max_unpacked_bytes: int = 8 << 30
-    retire_grace: float = 86400.0
-    #: ``time.monotonic()`` by which the whole run must be over.
-    deadline: float = float("inf")
-
-    def __post_init__(self) -> None:
-        if self.component or self.version:
-            check_component(self.component)
-            check_version(self.version)
-        check_subcluster(self.subcluster)
-        if not self.vos:
-            raise BadInput("at least one VO is needed (--vo, or 'vos' in the site file)")
-        for vo in self.vos:
-            check_vo(vo)
-        object.__setattr__(self, "vos", tuple(dict.fromkeys(self.vos)))
-
-
-class Outcome(Record):
-    """What a run did and found."""
-
-    request: Request
-    #: ``verified``, ``broken``, ``incomplete``, ``awaiting-configuration``, ``retired`` or
-    #: ``refused``.
-    status: str
-    release: Release | None
-    message: str = ""
-    tests: tuple[LocalTestResult, ...] = ()
-    installed_now: bool = False
-    tags_changed: bool = False
-    #: For ``incomplete``: whether the tag is gone (else it was kept for one more run).
-    withdrawn: bool = False
-    #: Runs in a row whose tests could not complete, this one included.
-    incomplete_runs: int = 0
-    #: What the admin should know besides (test processes of a killed run, killed now).
-    notes: tuple[str, ...] = ()
-
-    @property
-    def failed_tests(self) -> tuple[LocalTestResult, ...]:
-        return tuple(t for t in self.tests if not t.ok)
-
-
-class _Run:
-    """One run's context: the request, the layout, what was noticed on the way."""
-
-    def __init__(self, req: Request) -> None:
-        self.req = req
-        self.layout = SiteLayout(req.preview_root)
-        self.notes: list[str] = []
-        self.changed = False
-        #: Releases (``"component version"``) whose tests a killed earlier run left running.
-        self.interrupted: set[str] = set()
-
-    # -- tags
-    def publish(self, release: Release) -> None:
-        for vo in self.req.vos:
-            tags = [version_tag(vo, release.component, release.version), PREVIEW_CAPABILITY]
-            self.changed = (
-                _tagsfile.add_tags(self.req.info_dir, self.req.subcluster, vo, tags) or self.changed
-            )
-
-    def withdraw(self, component: str, version: str, vos: tuple[str, ...] | list[str]) -> None:
-        for vo in dict.fromkeys(vos):
-            try:
-                tag = version_tag(vo, component, version)
-            except BadInput:
-                continue  # a hand-edited record: never let it stop a withdrawal
-            self.changed = (
-                _tagsfile.remove_tags(self.req.info_dir, self.req.subcluster, vo, [tag])
-                or self.changed
-            )
-
-    def every_vo(self, record: StateRecord | None) -> tuple[str, ...]:
-        vos = list(self.req.vos) + list(self.req.site_vos or ())
-        if record is not None:
-            vos += list(record.vos)
-        return tuple(dict.fromkeys(vos))
-
-    def kept_vos(self, record: StateRecord | None) -> tuple[str, ...]:
-        """The VOs a record keeps: its own minus those the site file dropped, plus this run's."""
-        old = list(record.vos) if record else []
-        if self.req.site_vos is not None:
-            old = [vo for vo in old if vo in self.req.site_vos]
-        return tuple(dict.fromkeys(old + list(self.req.vos)))
-
-    # -- index
-    def read_index(self, source: Source) -> Index:
-        raw = source.read_small(INDEX_NAME, MAX_INDEX_BYTES)
-        where = source.describe(INDEX_NAME)
-        if not self.req.public_key:
-            return Index.from_json(raw, where)
-        from probes._siteconfig import public_key_bytes
-
-        store = TrustStore(self.layout.trust_file, self.req.public_key)
-        sig_where = source.describe(SIGNATURE_NAME)
-        for attempt in (1, 2):
-            try:
-                sig = source.read_small(SIGNATURE_NAME, MAX_SIGNATURE_BYTES)
-            except FileMissing:
-                raise TrustError(
-                    f"{where} is not signed (no {SIGNATURE_NAME}) and this site pins the "
-                    "repository's public_key"
-                ) from None
-            try:
-                store.check_signature(public_key_bytes(self.req.public_key), raw, sig, sig_where)
-                break
-            except TrustError:
-                if attempt == 2:
-                    raise
-                # The repository may be between writing the index and its signature: once more.
-                time.sleep(1.0)
-                raw = source.read_small(INDEX_NAME, MAX_INDEX_BYTES)
-        index = Index.from_json(raw, where)
-        store.check_serial(index.serial, where)
-        store.save()
-        return index
-
-
-def _prepare(run: _Run) -> None:
-    layout = run.layout
-    layout.prepare_work_dirs()
-    killed, run.interrupted = _orphans.reap(layout.running_dir)
-    if killed:
-        run.notes.append(
-            f"killed {len(killed)} test process(es) a killed earlier run left running: "
-            + ", ".join(killed[:5])
-            + (" ..." if len(killed) > 5 else "")
-        )
-    leftovers = clean_stale(layout)
-    if leftovers:
-        _log.info("removed leftovers of an interrupted run: %s", ", ".join(leftovers))
 
 
 def converge(req: Request) -> Outcome:
     """Do one run for *req* (the caller holds the site lock)."""
-    run = _Run(req)
-    _prepare(run)
+    run = Run(req)
+    prepare(run)
     source = open_source(req.repository, signed=bool(req.public_key), deadline=req.deadline)
     try:
         index = run.read_index(source)
@@ -253,9 +89,9 @@ def converge(req: Request) -> Outcome:
     except NotFound:
         if previous is None or index.extra.get("subset"):
             raise
-        return _retire(run, previous, "it is no longer in the repository", None)
+        return _retired(run, previous, "it is no longer in the repository", None)
     if not release.in_preview:
-        return _retire(run, previous, f"its stage is now {release.stage}", release)
+        return _retired(run, previous, f"its stage is now {release.stage}", release)
     try:
         return _check(run, source, release, previous)
     except (IntegrityError, UnsafePath) as e:
@@ -270,7 +106,7 @@ def converge(req: Request) -> Outcome:
         raise
 
 
-def _check(run: _Run, source: Source, release: Release, previous: StateRecord | None) -> Outcome:
+def _check(run: Run, source: Source, release: Release, previous: StateRecord | None) -> Outcome:
     req, layout = run.req, run.layout
     state_file = layout.state_file(release.component, release.version)
     tree = layout.install_dir(release.component, release.version)
@@ -281,10 +117,10 @@ def _check(run: _Run, source: Source, release: Release, previous: StateRecord | 
         previous = previous.replace(sha256=release.sha256, status=UNTESTED, tests=(),
                            last_verified=None, incomplete_runs=0)  # fmt: skip
         write_state(state_file, previous)
-    marker = read_marker(tree) if _lexists(tree) else None
-    ours = _owns(tree, previous)
-    if _lexists(tree) and not ours:
-        raise _not_ours(tree)
+    marker = read_marker(tree) if lexists(tree) else None
+    ours = owns(tree, previous)
+    if lexists(tree) and not ours:
+        raise not_ours(tree)
     current = ours and marker is not None and marker.get("sha256") == release.sha256
     installed_now = False
     installed_at = previous.installed_at if previous else None
@@ -402,7 +238,7 @@ def _check(run: _Run, source: Source, release: Release, previous: StateRecord | 
 
 
 def _tests_or_interrupted(
-    run: _Run, record: StateRecord, state_file: Path, tests: Callable[[], Any]
+    run: Run, record: StateRecord, state_file: Path, tests: Callable[[], Any]
 ) -> Any:
     """Run *tests*; if the run is stopped meanwhile (its --timeout, SIGTERM), count the run as
     one whose tests could not complete (the second in a row withdraws the tag) before the
@@ -430,111 +266,7 @@ def _limits(req: Request) -> Any:
     return Limits(req.max_release_bytes, req.max_unpacked_bytes)
 
 
-def _lexists(path: Path) -> bool:
-    try:
-        path.lstat()
-    except FileNotFoundError:
-        return False
-    return True
+def _retired(run: Run, record: StateRecord | None, why: str, release: Release | None) -> Outcome:
+    from probes._retire import retire
 
-
-def _owns(tree: Path, record: StateRecord | None) -> bool:
-    return owns_tree(tree, record.tree) if record is not None else False
-
-
-def _not_ours(tree: Path) -> PPSError:
-    from probes._install import NotOurs
-
-    return NotOurs(f"{tree} exists and was not installed by pps: not removing or replacing it")
-
-
-def _retire(run: _Run, record: StateRecord | None, why: str, release: Release | None) -> Outcome:
-    """Withdraw the tags of a version that is no longer a preview; remove its tree after the
-    grace period, when nothing uses it."""
-    req = run.req
-    if record is None:  # never installed here: nothing of pps's to withdraw or remove
-        return Outcome(req, RETIRED, release, f"{req.component} {req.version} is not a preview "
-                       f"any more ({why}); not installed here", notes=tuple(run.notes))  # fmt: skip
-    message = retire_record(run, record, why)
-    return Outcome(req, RETIRED, release, message, tags_changed=run.changed, notes=tuple(run.notes))
-
-
-def retire_record(run: _Run, record: StateRecord, why: str) -> str:
-    """Retire the version of *record*; one sentence saying what became of it."""
-    from probes._retire import grace_left, users_of
-
-    req, layout = run.req, run.layout
-    key = f"{record.component} {record.version}"
-    run.withdraw(record.component, record.version, run.every_vo(record))
-    state_file = layout.state_file(record.component, record.version)
-    if record.status != RETIRED:
-        record = record.replace(status=RETIRED, retired_at=utc_now())
-        write_state(state_file, record)
-    tree = layout.install_dir(record.component, record.version)
-    said = f"{key} is not a preview any more ({why}): tags withdrawn"
-    cache = layout.cache_dir / f"{record.component}-{record.version}.tar.gz"
-    if cache.exists():
-        cache.unlink()
-    if not _lexists(tree):
-        state_file.unlink()
-        return f"{said}, nothing installed"
-    if not _owns(tree, record):
-        return f"{said}; {tree} was not installed by pps: left alone"
-    left = grace_left(record.retired_at, req.retire_grace)
-    if left > 0:
-        return f"{said}; the tree goes in {_duration(left)} (grace period)"
-    users = users_of(tree)
-    if users:
-        return f"{said}; the tree stays while in use by {', '.join(users[:3])}"
-    remove_tree(tree)
-    state_file.unlink()
-    return f"{said}, tree removed"
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 5400:
-        return f"{seconds / 3600:.0f}h"
-    if seconds >= 90:
-        return f"{seconds / 60:.0f}min"
-    return f"{seconds:.0f}s"
-
-
-class CleanupOutcome(Record):
-    """What a cleanup run did: one sentence per retired version."""
-
-    request: Request
-    retired: tuple[str, ...]
-    kept: int
-    notes: tuple[str, ...] = ()
-
-
-def cleanup(req: Request) -> CleanupOutcome:
-    """Retire every installed version the (complete) index no longer lists as a preview."""
-    run = _Run(req)
-    _prepare(run)
-    source = open_source(req.repository, signed=bool(req.public_key), deadline=req.deadline)
-    index = run.read_index(source)
-    if index.extra.get("subset"):
-        raise BadInput(
-            f"{source.describe(INDEX_NAME)} lists only some releases (a push's index): cleanup "
-            "needs the repository's whole index"
-        )
-    previews = {(r.component, r.version) for r in index.releases if r.in_preview}
-    stages = {(r.component, r.version): r.stage for r in index.releases}
-    said, kept = [], 0
-    for path in iter_state_files(run.layout.state_dir):
-        try:
-            record = read_state(path)
-        except BadInput as e:
-            run.notes.append(f"skipped {path}: {e}")
-            continue
-        if record is None:
-            continue
-        key = (record.component, record.version)
-        if key in previews:
-            kept += 1
-            continue
-        why = (f"its stage is now {stages[key]}" if key in stages
-               else "it is no longer in the repository")  # fmt: skip
-        said.append(retire_record(run, record, why))
-    return CleanupOutcome(req, tuple(said), kept, tuple(run.notes))
+    return retire(run, record, why, release)

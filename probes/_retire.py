@@ -15,6 +15,14 @@ import logging
 import os
 from pathlib import Path
 
+from pps.errors import BadInput
+from pps.record import Record
+from pps.repository import INDEX_NAME, Release
+from probes._fetch import open_source
+from probes._run import Outcome, Request, Run, lexists, owns, prepare
+from probes._site import remove_tree
+from probes._state import RETIRED, StateRecord, iter_state_files, read_state, utc_now, write_state
+
 _log = logging.getLogger("nagiosplugin." + __name__)
 
 
@@ -83,3 +91,93 @@ def _uses(base: str, root: str) -> bool:
     except OSError:
         pass
     return False
+
+
+def retire(run: Run, record: StateRecord | None, why: str, release: Release | None) -> Outcome:
+    """Withdraw the tags of a version that is no longer a preview; remove its tree after the
+    grace period, when nothing uses it."""
+    req = run.req
+    if record is None:  # never installed here: nothing of pps's to withdraw or remove
+        return Outcome(req, RETIRED, release, f"{req.component} {req.version} is not a preview "
+                       f"any more ({why}); not installed here", notes=tuple(run.notes))  # fmt: skip
+    message = retire_record(run, record, why)
+    return Outcome(req, RETIRED, release, message, tags_changed=run.changed, notes=tuple(run.notes))
+
+
+def retire_record(run: Run, record: StateRecord, why: str) -> str:
+    """Retire the version of *record*; one sentence saying what became of it."""
+    req, layout = run.req, run.layout
+    key = f"{record.component} {record.version}"
+    run.withdraw(record.component, record.version, run.every_vo(record))
+    state_file = layout.state_file(record.component, record.version)
+    if record.status != RETIRED:
+        record = record.replace(status=RETIRED, retired_at=utc_now())
+        write_state(state_file, record)
+    tree = layout.install_dir(record.component, record.version)
+    said = f"{key} is not a preview any more ({why}): tags withdrawn"
+    cache = layout.cache_dir / f"{record.component}-{record.version}.tar.gz"
+    if cache.exists():
+        cache.unlink()
+    if not lexists(tree):
+        state_file.unlink()
+        return f"{said}, nothing installed"
+    if not owns(tree, record):
+        return f"{said}; {tree} was not installed by pps: left alone"
+    left = grace_left(record.retired_at, req.retire_grace)
+    if left > 0:
+        return f"{said}; the tree goes in {_duration(left)} (grace period)"
+    users = users_of(tree)
+    if users:
+        return f"{said}; the tree stays while in use by {', '.join(users[:3])}"
+    remove_tree(tree)
+    state_file.unlink()
+    return f"{said}, tree removed"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 5400:
+        return f"{seconds / 3600:.0f}h"
+    if seconds >= 90:
+        return f"{seconds / 60:.0f}min"
+    return f"{seconds:.0f}s"
+
+
+class CleanupOutcome(Record):
+    """What a cleanup run did: one sentence per retired version."""
+
+    request: Request
+    retired: tuple[str, ...]
+    kept: int
+    notes: tuple[str, ...] = ()
+
+
+def cleanup(req: Request) -> CleanupOutcome:
+    """Retire every installed version the (complete) index no longer lists as a preview."""
+    run = Run(req)
+    prepare(run)
+    source = open_source(req.repository, signed=bool(req.public_key), deadline=req.deadline)
+    index = run.read_index(source)
+    if index.extra.get("subset"):
+        raise BadInput(
+            f"{source.describe(INDEX_NAME)} lists only some releases (a push's index): cleanup "
+            "needs the repository's whole index"
+        )
+    previews = {(r.component, r.version) for r in index.releases if r.in_preview}
+    stages = {(r.component, r.version): r.stage for r in index.releases}
+    said, kept = [], 0
+    for path in iter_state_files(run.layout.state_dir):
+        try:
+            record = read_state(path)
+        except BadInput as e:
+            run.notes.append(f"skipped {path}: {e}")
+            continue
+        if record is None:
+            continue
+        key = (record.component, record.version)
+        if key in previews:
+            kept += 1
+            continue
+        why = (f"its stage is now {stages[key]}" if key in stages
+               else "it is no longer in the repository")  # fmt: skip
+        said.append(retire_record(run, record, why))
+    return CleanupOutcome(req, tuple(said), kept, tuple(run.notes))

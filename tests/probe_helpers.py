@@ -260,6 +260,15 @@ def run_module(
     )
 
 
+def installed_probe() -> list[str]:
+    """The installed ``check_preview_client`` command (beside this Python), as a site runs it;
+    ``python -m`` where pps is not installed."""
+    script = Path(sys.executable).with_name("check_preview_client")
+    return (
+        [str(script)] if script.exists() else [sys.executable, "-m", "probes.check_preview_client"]
+    )
+
+
 def run_probe(
     site: Site,
     repository: str | Path,
@@ -267,9 +276,12 @@ def run_probe(
     env: dict[str, str] | None = None,
     **kwargs: object,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m probes.check_preview_client`` for *site* as Nagios would."""
+    """Run the installed ``check_preview_client`` for *site* as Nagios would."""
     args = probe_args(site, repository, **kwargs) + list(extra)  # type: ignore[arg-type]
-    return run_module("probes.check_preview_client", args, env=env)
+    return subprocess.run(
+        [*installed_probe(), *args], capture_output=True, text=True, env=env, timeout=60,
+        check=False,
+    )  # fmt: skip
 
 
 def status_line(proc: subprocess.CompletedProcess[str]) -> str:

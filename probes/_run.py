@@ -1,0 +1,209 @@
+"""One probe run's context: what it was asked, where the site keeps things, what it noticed.
+
+:class:`Request` is the checked site file and command line; :class:`Outcome` is what a run of
+one version found; :class:`Run` carries a run's layout, its notes and the tag edits it made, and
+reads (and trusts) the repository's index.  :mod:`probes._converge` does one version,
+:mod:`probes._retire` what is no longer a preview.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from pps.errors import BadInput, PPSError
+from pps.names import (
+    PREVIEW_CAPABILITY,
+    check_component,
+    check_subcluster,
+    check_version,
+    check_vo,
+    version_tag,
+)
+from pps.record import Record
+from pps.repository import INDEX_NAME, SIGNATURE_NAME, Index, Release
+from probes import _orphans, _tagsfile
+from probes._fetch import MAX_INDEX_BYTES, MAX_SIGNATURE_BYTES, FileMissing, Source
+from probes._site import SiteLayout, clean_stale
+from probes._state import LocalTestResult, StateRecord
+from probes._tree import owns_tree
+from probes._trust import TrustError, TrustStore
+
+_log = logging.getLogger("nagiosplugin." + __name__)
+
+#: Outcome status when nothing was installed because something is wrong (see the message).
+REFUSED = "refused"
+#: Outcome status when the tests could not complete (see ``Outcome.withdrawn``).
+INCOMPLETE = "incomplete"
+#: Runs in a row whose tests cannot complete before the tag goes.
+INCOMPLETE_LIMIT = 2
+
+
+class Request(Record):
+    """What the probe was asked to do (its site file and command line, checked)."""
+
+    component: str
+    version: str
+    repository: str
+    preview_root: Path
+    info_dir: Path
+    subcluster: str
+    #: The VOs this run tags for.
+    vos: tuple[str, ...]
+    profile_d: Path
+    config_hook: Path
+    #: The site file's VO list (None without a site file): a VO missing from it loses its tag.
+    site_vos: tuple[str, ...] | None = None
+    public_key: str = ""
+    test_user: str = "nobody"
+    max_release_bytes: int = 2 << 30
+    max_unpacked_bytes: int = 8 << 30
+    retire_grace: float = 86400.0
+    #: ``time.monotonic()`` by which the whole run must be over.
+    deadline: float = float("inf")
+
+    def __post_init__(self) -> None:
+        if self.component or self.version:
+            check_component(self.component)
+            check_version(self.version)
+        check_subcluster(self.subcluster)
+        if not self.vos:
+            raise BadInput("at least one VO is needed (--vo, or 'vos' in the site file)")
+        for vo in self.vos:
+            check_vo(vo)
+        object.__setattr__(self, "vos", tuple(dict.fromkeys(self.vos)))
+
+
+class Outcome(Record):
+    """What a run did and found."""
+
+    request: Request
+    #: ``verified``, ``broken``, ``incomplete``, ``awaiting-configuration``, ``retired`` or
+    #: ``refused``.
+    status: str
+    release: Release | None
+    message: str = ""
+    tests: tuple[LocalTestResult, ...] = ()
+    installed_now: bool = False
+    tags_changed: bool = False
+    #: For ``incomplete``: whether the tag is gone (else it was kept for one more run).
+    withdrawn: bool = False
+    #: Runs in a row whose tests could not complete, this one included.
+    incomplete_runs: int = 0
+    #: What the admin should know besides (test processes of a killed run, killed now).
+    notes: tuple[str, ...] = ()
+
+    @property
+    def failed_tests(self) -> tuple[LocalTestResult, ...]:
+        return tuple(t for t in self.tests if not t.ok)
+
+
+class Run:
+    """One run's context: the request, the layout, what was noticed on the way."""
+
+    def __init__(self, req: Request) -> None:
+        self.req = req
+        self.layout = SiteLayout(req.preview_root)
+        self.notes: list[str] = []
+        self.changed = False
+        #: Releases (``"component version"``) whose tests a killed earlier run left running.
+        self.interrupted: set[str] = set()
+
+    # -- tags
+    def publish(self, release: Release) -> None:
+        for vo in self.req.vos:
+            tags = [version_tag(vo, release.component, release.version), PREVIEW_CAPABILITY]
+            self.changed = (
+                _tagsfile.add_tags(self.req.info_dir, self.req.subcluster, vo, tags) or self.changed
+            )
+
+    def withdraw(self, component: str, version: str, vos: tuple[str, ...] | list[str]) -> None:
+        for vo in dict.fromkeys(vos):
+            try:
+                tag = version_tag(vo, component, version)
+            except BadInput:
+                continue  # a hand-edited record: never let it stop a withdrawal
+            self.changed = (
+                _tagsfile.remove_tags(self.req.info_dir, self.req.subcluster, vo, [tag])
+                or self.changed
+            )
+
+    def every_vo(self, record: StateRecord | None) -> tuple[str, ...]:
+        vos = list(self.req.vos) + list(self.req.site_vos or ())
+        if record is not None:
+            vos += list(record.vos)
+        return tuple(dict.fromkeys(vos))
+
+    def kept_vos(self, record: StateRecord | None) -> tuple[str, ...]:
+        """The VOs a record keeps: its own minus those the site file dropped, plus this run's."""
+        old = list(record.vos) if record else []
+        if self.req.site_vos is not None:
+            old = [vo for vo in old if vo in self.req.site_vos]
+        return tuple(dict.fromkeys(old + list(self.req.vos)))
+
+    # -- index
+    def read_index(self, source: Source) -> Index:
+        raw = source.read_small(INDEX_NAME, MAX_INDEX_BYTES)
+        where = source.describe(INDEX_NAME)
+        if not self.req.public_key:
+            return Index.from_json(raw, where)
+        from probes._siteconfig import public_key_bytes
+
+        store = TrustStore(self.layout.trust_file, self.req.public_key)
+        sig_where = source.describe(SIGNATURE_NAME)
+        for attempt in (1, 2):
+            try:
+                sig = source.read_small(SIGNATURE_NAME, MAX_SIGNATURE_BYTES)
+            except FileMissing:
+                raise TrustError(
+                    f"{where} is not signed (no {SIGNATURE_NAME}) and this site pins the "
+                    "repository's public_key"
+                ) from None
+            try:
+                store.check_signature(public_key_bytes(self.req.public_key), raw, sig, sig_where)
+                break
+            except TrustError:
+                if attempt == 2:
+                    raise
+                # The repository may be between writing the index and its signature: once more.
+                time.sleep(1.0)
+                raw = source.read_small(INDEX_NAME, MAX_INDEX_BYTES)
+        index = Index.from_json(raw, where)
+        store.check_serial(index.serial, where)
+        store.save()
+        return index
+
+
+def prepare(run: Run) -> None:
+    """Start a run (the caller holds the site lock): work directories, what a killed run left."""
+    layout = run.layout
+    layout.prepare_work_dirs()
+    killed, run.interrupted = _orphans.reap(layout.running_dir)
+    if killed:
+        run.notes.append(
+            f"killed {len(killed)} test process(es) a killed earlier run left running: "
+            + ", ".join(killed[:5])
+            + (" ..." if len(killed) > 5 else "")
+        )
+    leftovers = clean_stale(layout)
+    if leftovers:
+        _log.info("removed leftovers of an interrupted run: %s", ", ".join(leftovers))
+
+
+def lexists(path: Path) -> bool:
+    try:
+        path.lstat()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def owns(tree: Path, record: StateRecord | None) -> bool:
+    return owns_tree(tree, record.tree) if record is not None else False
+
+
+def not_ours(tree: Path) -> PPSError:
+    from probes._install import NotOurs
+
+    return NotOurs(f"{tree} exists and was not installed by pps: not removing or replacing it")

@@ -1,0 +1,175 @@
+"""The probe's settings: its options, and the request they make with the site file.
+
+Every option but ``--component``, ``--version``, ``--cleanup``, ``--timeout`` and ``-v`` has a
+key of the same name in the site file; a flag given on the command line wins over the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pps.errors import BadInput
+from probes import _options
+from probes._options import Option
+from probes._run import Request
+from probes._siteconfig import DEFAULT_PATH, DEFAULTS, check_layout, check_values, read_site_file
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import SimpleNamespace
+    from typing import Any
+
+DEFAULT_TIMEOUT = 600.0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 1e6:
+        raise ValueError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
+OPTIONS = (
+    Option(
+        "site-config",
+        f"The site file (TOML) every run reads, push or Nagios (default: {DEFAULT_PATH}, used "
+        "when it exists).",
+        metavar="FILE",
+    ),
+    Option(
+        "no-site-config",
+        "Read no site file: everything comes from the flags (a push to a site without one "
+        "does this).",
+        kind="flag",
+    ),
+    Option("component", "The component to converge, e.g. glite-UI.", metavar="COMPONENT"),
+    Option("version", "The version of the component, e.g. 3.2.8-0.", metavar="VERSION"),
+    Option(
+        "cleanup",
+        "Instead of one version: retire every installed version the repository no longer "
+        "lists as a preview (tags withdrawn now, trees removed after the grace period).",
+        kind="flag",
+    ),
+    Option(
+        "repository",
+        "The repository to read index.json and the tarball from: a directory, or an https URL "
+        "of the same layout (plain http only with a pinned public_key).",
+        metavar="PATH_OR_URL",
+    ),
+    Option(
+        "preview-root",
+        "The directory preview versions are installed under, beside production (default "
+        f"{DEFAULTS['preview_root']}); the probe writes nothing else except the tags files.",
+        metavar="DIR",
+    ),
+    Option(
+        "info-dir",
+        "The information directory holding the tags files "
+        f"(<info-dir>/<subcluster>/<vo>/<vo>.list; default {DEFAULTS['info_dir']}).",
+        metavar="DIR",
+    ),
+    Option("subcluster", "The GlueSubClusterUniqueID whose tags are published.", metavar="ID"),
+    Option(
+        "vo",
+        "A VO to tag the version for; repeat the option for each VO. A run given fewer VOs "
+        "than the site file leaves the other VOs' tags alone.",
+        kind="append",
+        metavar="VO",
+        into="vos",
+    ),
+    Option(
+        "profile-d",
+        "The site's production profile.d, whose *.sh scripts the preview environment sources "
+        f"first (default {DEFAULTS['profile_d']}).",
+        metavar="DIR",
+    ),
+    Option(
+        "config-hook",
+        "The site's local configuration hook, run as root for releases that need site "
+        "configuration (default: <preview-root>/hooks/configure).",
+        metavar="PATH",
+    ),
+    Option(
+        "test-user",
+        "The account the local tests run as when the probe runs as root (default "
+        f"{DEFAULTS['test_user']}).",
+        metavar="USER",
+    ),
+    Option(
+        "timeout",
+        f"Abort the whole run with UNKNOWN after this many seconds (default: "
+        f"{DEFAULT_TIMEOUT:g}), including the wait for another run to finish. Keep it below "
+        "Nagios's own check timeout (service_check_timeout, 60 s by default).",
+        metavar="SECONDS",
+        short="t",
+        convert=_seconds,
+        default=DEFAULT_TIMEOUT,
+    ),
+    Option(
+        "verbose",
+        "Say more: each test with -v, progress with -vv, details with -vvv.",
+        kind="count",
+        short="v",
+        default=0,
+    ),
+)
+EPILOG = (
+    "Every option but --component, --version, --cleanup, --timeout and -v has a key of the "
+    "same name in the site file (dashes as underscores; --vo is 'vos'); a flag given here wins "
+    "over the file."
+)
+
+
+def help_text(description: str) -> str:
+    return _options.help_text("check_preview_client", description, OPTIONS, EPILOG)
+
+
+_FLAG_KEYS = ("repository", "preview_root", "info_dir", "subcluster", "vos", "profile_d",
+              "config_hook", "test_user")  # fmt: skip
+
+
+def build_request(args: SimpleNamespace, started: float) -> Request:
+    """The request of the command line *args* and the site file it names (or the default)."""
+    if args.cleanup and (args.component or args.version):
+        raise BadInput("--cleanup works on every installed version: drop --component/--version")
+    if not args.cleanup and not (args.component and args.version):
+        raise BadInput("--component and --version are needed (or --cleanup)")
+    if args.no_site_config and args.site_config:
+        raise BadInput("--site-config and --no-site-config exclude each other")
+    path = args.site_config or DEFAULT_PATH
+    from_file: dict[str, Any] = {}
+    have_file = not args.no_site_config and (args.site_config is not None or Path(path).exists())
+    if have_file:
+        from_file = read_site_file(path)
+    flags = {k: getattr(args, k) for k in _FLAG_KEYS if getattr(args, k) is not None}
+    values = {**DEFAULTS, **from_file, **check_values(flags, flags=True)}
+    for key, flag in (("subcluster", "--subcluster"), ("vos", "--vo"),
+                      ("repository", "--repository")):  # fmt: skip
+        if key not in values:
+            why = f"the site file {path} has no {key!r}"
+            if not have_file:
+                why = "--no-site-config" if args.no_site_config else f"no site file at {path}"
+            raise BadInput(f"{flag} is needed ({why})")
+    check_layout(values)
+    root = Path(values["preview_root"])
+    return Request(
+        component=args.component or "",
+        version=args.version or "",
+        repository=values["repository"],
+        preview_root=root,
+        info_dir=Path(values["info_dir"]),
+        subcluster=values["subcluster"],
+        vos=tuple(values["vos"]),
+        site_vos=from_file.get("vos"),
+        profile_d=Path(values["profile_d"]),
+        config_hook=Path(values.get("config_hook") or root / "hooks" / "configure"),
+        public_key=values.get("public_key", ""),
+        test_user=values["test_user"],
+        max_release_bytes=values["max_release_bytes"],
+        max_unpacked_bytes=values["max_unpacked_bytes"],
+        retire_grace=values["retire_grace"],
+        deadline=started + args.timeout,
+    )
