@@ -1,0 +1,132 @@
+"""The ``pps`` command line: thin on purpose, one module per group of commands.
+
+Each command parses its options, calls library code in :mod:`distributor`, :mod:`bulletin` or
+:mod:`jdl_templates`, and prints.  Domain errors become exit codes in one place
+(:class:`PPSGroup`): bad input (a name outside the grammar, an unknown release, a wrong config)
+is exit 2 with one line naming the value; an operation that failed is exit 1.  Every listing
+command takes ``--json`` for scripts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pps import __version__
+from pps.errors import AlreadyExists, BadInput, NotFound, PPSError
+from pps.inventory import Config, load_config
+from pps.manifest import LocalTest
+from pps.repository import Repository
+
+CONFIG_HELP = "The pps configuration file (site inventory, repository, state)."
+
+
+class BadInputError(click.ClickException):
+    """Bad input: exit 2, one line."""
+
+    exit_code = 2
+
+
+class PPSGroup(click.Group):
+    """Turns pps errors into click errors, for every subcommand, in one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (BadInput, NotFound, AlreadyExists) as e:
+            raise BadInputError(str(e)) from None
+        except PPSError as e:
+            raise click.ClickException(str(e)) from None
+
+
+class TestOption(click.ParamType):
+    name = "NAME=COMMAND"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> LocalTest:
+        if isinstance(value, LocalTest):
+            return value
+        try:
+            return LocalTest.parse_option(value)
+        except BadInput as e:
+            self.fail(str(e), param, ctx)
+
+
+class State:
+    """``ctx.obj``: the config, loaded on first use."""
+
+    def __init__(self, config_path: str, explicit: bool = True) -> None:
+        self.config_path = Path(config_path)
+        #: Whether the user named the file (--config or PPS_CONFIG) rather than the default.
+        self.explicit = explicit
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    @property
+    def repo(self) -> Repository:
+        return Repository(self.config.repository)
+
+    def store(self) -> Any:
+        from distributor.state import StateStore
+
+        assert self.config.state_path is not None
+        return StateStore(self.config.state_path)
+
+
+pass_state = click.make_pass_decorator(State)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+@click.group(cls=PPSGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="PPS_CONFIG",
+    default="pps.toml",
+    show_default=True,
+    show_envvar=True,
+    help=CONFIG_HELP,
+)
+@click.version_option(__version__, prog_name="pps")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str) -> None:
+    """Roll preview versions of grid clients out to partner sites.
+
+    A preview is built into the repository ('pps release create'), pushed to the sites its
+    update class targets ('pps push'), installed beside production and tested there by the
+    site-side probe, and announced as a RunTimeEnvironment tag.  'pps bulletin build' writes
+    the live version map; 'pps jdl' prints the JDL that selects a version.  Try 'pps demo'.
+    """
+    source = ctx.get_parameter_source("config_path")
+    ctx.obj = State(config_path, explicit=source is not click.core.ParameterSource.DEFAULT)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    for row in (header, *rows):
+        cells = [str(c).ljust(w) for c, w in zip(row, widths)]
+        click.echo("  ".join(cells).rstrip())
+
+
+# The commands register themselves on ``cli`` when their modules are imported.
+from distributor.cli import bulletin, push, release, repo, site  # noqa: E402, F401
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="pps")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,5 @@
+"""``python -m distributor.cli``: the ``pps`` command."""
+
+from distributor.cli import main
+
+main()

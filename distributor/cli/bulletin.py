@@ -1,0 +1,122 @@
+"""``pps bulletin``, ``pps jdl``, ``pps demo``: what VO users see, and the embedded demo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from distributor.cli import (
+    PPSGroup,
+    State,
+    cli,
+    emit_json,
+    pass_state,
+)
+from pps.errors import ConfigError
+
+
+@cli.group(cls=PPSGroup)
+def bulletin() -> None:
+    """The live version map for VO users."""
+
+
+@bulletin.command("build")
+@click.option(
+    "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write index.html, map.json and feed.atom into.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@pass_state
+def bulletin_build(state: State, out: Path, as_json: bool) -> None:
+    """Write the bulletin from what the sites publish and the repository index."""
+    from distributor.infosys import build_bulletin
+
+    paths, errors = build_bulletin(state.config, out)
+    if as_json:
+        emit_json({"written": [str(p) for p in paths], "site_errors": errors})
+        return
+    for name, err in sorted(errors.items()):
+        click.echo(f"warning: {name}: {err}", err=True)
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+# -------------------------------------------------------------------------------------- jdl
+@cli.command()
+@click.argument("component")
+@click.argument("version")
+@click.option("--vo", required=True, help="The VO the job runs in (the tag is per VO).")
+@click.option(
+    "--template", default="job", show_default=True,
+    help="Which JDL template: 'job' asks for the version's tag, 'preview' also for the "
+    "site's PPS-PREVIEW capability.",
+)  # fmt: skip
+@click.option("--executable", default="/bin/hostname", show_default=True, help="The job's program.")
+@click.option("--arguments", default="", help="The job's arguments.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@pass_state
+def jdl(
+    state: State,
+    component: str,
+    version: str,
+    vo: str,
+    template: str,
+    executable: str,
+    arguments: str,
+    out: Path | None,
+) -> None:
+    """Print a gLite-WMS JDL that runs only where COMPONENT VERSION is live for VO.
+
+    With a configuration (--config, PPS_CONFIG or ./pps.toml) the release must exist in its
+    repository; with none, the JDL is rendered unchecked.
+
+    \b
+    Example:
+      pps jdl glite-UI 3.2.8-0 --vo dteam --out job.jdl
+    """
+    import jdl_templates
+
+    try:
+        index = state.repo.load()
+    except ConfigError:
+        if state.explicit or state.config_path.exists():
+            raise
+        index = None  # no pps.toml here and none named: render without checking a repository
+    if index is not None:
+        rel = index.find(component, version)
+        if rel.embargo:
+            click.echo(f"note: {rel.key} is embargoed: do not share this JDL publicly", err=True)
+    text = jdl_templates.render(
+        template, component=component, version=version, vo=vo, executable=executable,
+        arguments=arguments,
+    )  # fmt: skip
+    if out:
+        from pps.fsutil import atomic_write
+
+        atomic_write(out, text.encode())
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+# ------------------------------------------------------------------------------------- demo
+@cli.command()
+@click.option(
+    "--out", default="demo-output", show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where to build the demo grid (emptied first if it holds an earlier demo).",
+)  # fmt: skip
+def demo(out: Path) -> None:
+    """Build a demo grid of local sites and run the whole preview pipeline on it.
+
+    Six partner sites (directories) with a fake production client, a repository, one
+    backward compatible and one non backward compatible client release pushed to them, and
+    the bulletin.  Nothing outside OUT is touched; no server is needed.
+    """
+    from distributor.demo import run_demo
+
+    ok = run_demo(out, echo=click.echo)
+    if not ok:
+        sys.exit(1)

@@ -1,0 +1,114 @@
+"""Site-side tools for the operator: ``pps nagios-config``, ``pps probe-bundle``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from distributor.cli import (
+    State,
+    cli,
+    emit_json,
+    pass_state,
+)
+
+
+@cli.command("nagios-config")
+@click.option("--site", "sites", multiple=True, help="Only this site (repeatable).")
+@click.option(
+    "--probe", default=None,
+    help="Absolute path of the probe at the sites (default: the check_preview_client "
+    "installed beside this pps); a .pyz works with --python.",
+)  # fmt: skip
+@click.option("--python", default="", help="Absolute path of the python3 that runs a .pyz probe.")
+@click.option(
+    "--probe-timeout", default=50, show_default=True, type=click.IntRange(1, 86400),
+    help="Seconds the probe may take; below Nagios's service_check_timeout.",
+)  # fmt: skip
+@click.option(
+    "--nagios-check-timeout", default=60, show_default=True, type=click.IntRange(2, 86400),
+    help="The site's service_check_timeout (nagios.cfg): Nagios kills a check after it.",
+)  # fmt: skip
+@click.option(
+    "--interval", default=30, show_default=True, type=click.IntRange(1, 1440),
+    help="Minutes between two checks of a preview version.",
+)  # fmt: skip
+@click.option(
+    "--contact-group", default="",
+    help="A contact group of the site's Nagios to notify (default: a silent pps-admins group).",
+)  # fmt: skip
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@pass_state
+def nagios_config(
+    state: State,
+    sites: tuple[str, ...],
+    probe: str | None,
+    python: str,
+    probe_timeout: int,
+    nagios_check_timeout: int,
+    interval: int,
+    contact_group: str,
+    out: Path | None,
+) -> None:
+    """Write Nagios objects that run the probe at the sites on schedule.
+
+    A host per site, a service per preview release the site takes, and, when the repository
+    has a URL ([repository] url: pull mode), a cleanup service that retires versions that are
+    no longer previews.  Without a URL each service re-tests the release's incoming area of the
+    last push.  Every command reads the site's own site file (the same one a push uses) and
+    names programs by absolute path; 'nagios4 -v' accepts the file alone or beside a site's
+    configuration.
+
+    \b
+    Example:
+      pps nagios-config --site INFN-PISA --out /etc/nagios4/conf.d/pps.cfg
+    """
+    from distributor.nagios import NagiosOptions, default_probe, nagios_config
+
+    options = NagiosOptions(
+        probe=probe or default_probe(), python=python, probe_timeout=probe_timeout,
+        interval=interval, contact_group=contact_group, nagios_check_timeout=nagios_check_timeout,
+    )  # fmt: skip
+    text = nagios_config(state.config, state.repo.load(), sites, options)
+    if out:
+        from pps.fsutil import atomic_write
+
+        atomic_write(out, text.encode())
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+# ----------------------------------------------------------------------------- probe-bundle
+@cli.command("probe-bundle")
+@click.option(
+    "-o", "--out", default="check_preview_client.pyz", show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write (replaced whole if it exists).",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the bundle's record as JSON.")
+def probe_bundle(out: Path, as_json: bool) -> None:
+    """Write the site-side probe as one file that a site runs with its own python3.
+
+    The file is a zipapp holding the probe, the GIP provider, the pps core and their pure-Python
+    dependencies, so a site needs Python 3.9 or newer and nothing installed.  Only a site that
+    pins the repository's signing key also needs the 'cryptography' library (Debian:
+    python3-cryptography).  Run under a name containing 'gip-provider' (a symlink), the same
+    file is the GIP provider.  The same sources always give the same bytes.
+
+    \b
+    Example:
+      pps probe-bundle -o check_preview_client.pyz
+      ln -s /usr/local/bin/check_preview_client.pyz /usr/local/bin/pps-gip-provider
+    """
+    from distributor.bundle import build_probe_bundle
+
+    bundle = build_probe_bundle(out)
+    if as_json:
+        emit_json(bundle.to_dict())
+    else:
+        click.echo(
+            f"wrote {bundle.path} ({bundle.size} bytes, sha256 {bundle.sha256}): "
+            "run it with python3 >= 3.9, nothing else needed"
+        )
