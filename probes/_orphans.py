@@ -108,12 +108,9 @@ def reap(running_dir: Path) -> tuple[list[str], set[str]]:
         for marker, pgid, since, uid in wanted:
             in_group = pgid > 0 and pgrp == pgid and started >= since and _uid(pid) == uid
             if in_group or _environ_has(pid, f"{ENV_MARKER}={marker}".encode()):
-                name = _comm(pid)
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    break
-                killed.append(f"pid {pid} ({name})")
+                said = _kill(pid)
+                if said:
+                    killed.append(said)
                 break
     for path in records:
         unregister(path)
@@ -132,13 +129,20 @@ def sweep(marker: str, uid: int) -> list[str]:
             continue
         pid = int(entry.name)
         if _uid(pid) == uid and _environ_has(pid, needle):
-            name = _comm(pid)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                continue
-            killed.append(f"pid {pid} ({name})")
+            said = _kill(pid)
+            if said:
+                killed.append(said)
     return killed
+
+
+def _kill(pid: int) -> str | None:
+    """SIGKILL *pid*; ``"pid 123 (sleep)"``, or None if it was gone (or not ours to kill)."""
+    name = _comm(pid)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        return None
+    return f"pid {pid} ({name})"
 
 
 def _uid(pid: int) -> int:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,12 +61,18 @@ def _toggle_release(tmp_path: Path, shared: Path, timeout: float = 0.5):
     return add_release(tmp_path / "repo", make_manifest([("maybe-hangs", command, timeout)]))
 
 
-def test_a_test_that_times_out_once_keeps_the_tag_and_twice_withdraws_it(tmp_path: Path) -> None:
+def _verified_then_hanging(tmp_path: Path, release: Callable[[Path, Path], object]):
+    """A site where the release was verified and tagged, whose test now hangs."""
     shared = _shared(tmp_path)
-    _toggle_release(tmp_path, shared)
+    release(tmp_path, shared)
     site = make_site(tmp_path)
     assert run_probe(site, tmp_path / "repo").returncode == 0
     (shared / "hang").write_text("")
+    return site, shared
+
+
+def test_a_test_that_times_out_once_keeps_the_tag_and_twice_withdraws_it(tmp_path: Path) -> None:
+    site, shared = _verified_then_hanging(tmp_path, _toggle_release)
 
     first = run_probe(site, tmp_path / "repo")
 
@@ -114,11 +121,7 @@ def _hanging_release(tmp_path: Path, shared: Path) -> None:
 def test_a_run_killed_like_nagios_does_leaves_no_test_running_after_the_next_run(
     tmp_path: Path,
 ) -> None:
-    shared = _shared(tmp_path)
-    _hanging_release(tmp_path, shared)
-    site = make_site(tmp_path)
-    assert run_probe(site, tmp_path / "repo").returncode == 0
-    (shared / "hang").write_text("")
+    site, shared = _verified_then_hanging(tmp_path, _hanging_release)
     probe = _start_probe(site, tmp_path / "repo")
     _wait_for(shared / "sleeper")
     sleeper = int((shared / "sleeper").read_text())
@@ -144,11 +147,7 @@ def test_a_run_killed_like_nagios_does_leaves_no_test_running_after_the_next_run
 
 
 def test_a_run_killed_alone_is_cleaned_up_the_same_way(tmp_path: Path) -> None:
-    shared = _shared(tmp_path)
-    _hanging_release(tmp_path, shared)
-    site = make_site(tmp_path)
-    assert run_probe(site, tmp_path / "repo").returncode == 0
-    (shared / "hang").write_text("")
+    site, shared = _verified_then_hanging(tmp_path, _hanging_release)
     probe = _start_probe(site, tmp_path / "repo")
     _wait_for(shared / "sleeper")
     sleeper = int((shared / "sleeper").read_text())
@@ -163,11 +162,7 @@ def test_a_run_killed_alone_is_cleaned_up_the_same_way(tmp_path: Path) -> None:
 
 
 def test_two_killed_runs_in_a_row_withdraw_the_tag(tmp_path: Path) -> None:
-    shared = _shared(tmp_path)
-    _hanging_release(tmp_path, shared)
-    site = make_site(tmp_path)
-    assert run_probe(site, tmp_path / "repo").returncode == 0
-    (shared / "hang").write_text("")
+    site, shared = _verified_then_hanging(tmp_path, _hanging_release)
     for _ in range(2):
         (shared / "sleeper").unlink(missing_ok=True)
         probe = _start_probe(site, tmp_path / "repo")
@@ -286,11 +281,7 @@ def test_the_probe_holds_the_lock_only_through_its_own_file(tmp_path: Path) -> N
 
 
 def test_two_runs_in_a_row_stopped_by_their_own_timeout_withdraw_the_tag(tmp_path: Path) -> None:
-    shared = _shared(tmp_path)
-    _hanging_release(tmp_path, shared)
-    site = make_site(tmp_path)
-    assert run_probe(site, tmp_path / "repo").returncode == 0
-    (shared / "hang").write_text("")
+    site, shared = _verified_then_hanging(tmp_path, _hanging_release)
 
     first = run_probe(site, tmp_path / "repo", timeout=2)
 
