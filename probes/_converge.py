@@ -76,7 +76,7 @@ def converge(req: Request) -> Outcome:
     try:
         index = run.read_index(source)
     except TrustError as e:
-        return Outcome(req, REFUSED, None, f"{e}; nothing changed", notes=tuple(run.notes))
+        return run.outcome(REFUSED, None, f"{e}; nothing changed")
     layout = run.layout
     state_file = layout.state_file(req.component, req.version)
     try:
@@ -95,14 +95,12 @@ def converge(req: Request) -> Outcome:
     try:
         return _check(run, source, release, previous)
     except (IntegrityError, UnsafePath) as e:
-        return Outcome(req, REFUSED, release, f"{e}; nothing installed", tags_changed=run.changed,
-                       notes=tuple(run.notes))  # fmt: skip
+        return run.outcome(REFUSED, release, f"{e}; nothing installed")
     except PPSError as e:
         from probes import _install
 
         if isinstance(e, (_install.NotOurs, _install.NoSpace, _install.HookFailed)):
-            return Outcome(req, REFUSED, release, f"{e}; nothing installed",
-                           tags_changed=run.changed, notes=tuple(run.notes))  # fmt: skip
+            return run.outcome(REFUSED, release, f"{e}; nothing installed")
         raise
 
 
@@ -114,8 +112,9 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
         # The index announces another tarball for this version: whatever was verified is not
         # what the index describes any more.  The tag goes before anything is fetched.
         run.withdraw(release.component, release.version, run.every_vo(previous))
-        previous = previous.replace(sha256=release.sha256, status=UNTESTED, tests=(),
-                           last_verified=None, incomplete_runs=0)  # fmt: skip
+        previous = previous.replace(
+            sha256=release.sha256, status=UNTESTED, tests=(), last_verified=None, incomplete_runs=0
+        )
         write_state(state_file, previous)
     marker = read_marker(tree) if lexists(tree) else None
     ours = owns(tree, previous)
@@ -136,10 +135,20 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
 
         def record_tree(ident: str) -> None:
             base = previous or _blank(release, UNTESTED)
-            write_state(state_file, base.replace(sha256=release.sha256, status=UNTESTED, tree=ident,
-                vos=run.kept_vos(previous), install_dir=str(tree), tests=(), last_verified=None,
-                incomplete_runs=0, installed_at=None,
-            ))  # fmt: skip
+            write_state(
+                state_file,
+                base.replace(
+                    sha256=release.sha256,
+                    status=UNTESTED,
+                    tree=ident,
+                    vos=run.kept_vos(previous),
+                    install_dir=str(tree),
+                    tests=(),
+                    last_verified=None,
+                    incomplete_runs=0,
+                    installed_at=None,
+                ),
+            )
 
         result = _install.install_release(
             release,
@@ -162,8 +171,7 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
                 ),
             )
             run.withdraw(release.component, release.version, run.every_vo(previous))
-            return Outcome(req, AWAITING_CONFIGURATION, release, result.message,
-                           tags_changed=run.changed, notes=tuple(run.notes))  # fmt: skip
+            return run.outcome(AWAITING_CONFIGURATION, release, result.message)
         manifest, installed_at, installed_now = result.manifest, result.installed_at, True
         previous = read_state(state_file)  # what record_tree wrote
     assert previous is not None or installed_now or current
@@ -177,28 +185,35 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
         run.withdraw(release.component, release.version, run.every_vo(record))
         was_verified = False
     before = record
-    record = record.replace(incomplete_runs=incomplete, installed_at=installed_at,
-                            status=record.status if was_verified else UNTESTED,
-                            install_dir=str(tree))  # fmt: skip
+    record = record.replace(
+        incomplete_runs=incomplete,
+        installed_at=installed_at,
+        status=record.status if was_verified else UNTESTED,
+        install_dir=str(tree),
+    )
     if record != before:  # only then: the steady state writes the record once, at the end
         write_state(state_file, record)
 
     from probes._localtests import Unreachable, run_local_tests, test_account
 
     try:
-        tests = _tests_or_interrupted(run, record, state_file, lambda: run_local_tests(
-            manifest,
-            tree,
-            scratch_dir=layout.tmp_dir,
-            account=test_account(req.test_user),
-            running_dir=layout.running_dir,
-            label=release.key,
-        ))  # fmt: skip
+        tests = _tests_or_interrupted(
+            run,
+            record,
+            state_file,
+            lambda: run_local_tests(
+                manifest,
+                tree,
+                scratch_dir=layout.tmp_dir,
+                account=test_account(req.test_user),
+                running_dir=layout.running_dir,
+                label=release.key,
+            ),
+        )
     except Unreachable as e:
         run.withdraw(release.component, release.version, run.every_vo(record))
         write_state(state_file, record.replace(status=UNTESTED))
-        return Outcome(req, REFUSED, release, f"{e}; tag withdrawn", tags_changed=run.changed,
-                       notes=tuple(run.notes))  # fmt: skip
+        return run.outcome(REFUSED, release, f"{e}; tag withdrawn")
     failed = any(not t.ok and not t.timed_out for t in tests)
     timed_out = any(t.timed_out for t in tests)
     vos = run.kept_vos(record)
@@ -209,9 +224,13 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
         status = VERIFIED if was_verified and incomplete < INCOMPLETE_LIMIT else UNTESTED
     else:
         status, incomplete = VERIFIED, 0
-    record = record.replace(status=status, tests=tests, vos=vos, incomplete_runs=incomplete,
-                     last_verified=utc_now() if status == VERIFIED and not timed_out
-                     else record.last_verified)  # fmt: skip
+    record = record.replace(
+        status=status,
+        tests=tests,
+        vos=vos,
+        incomplete_runs=incomplete,
+        last_verified=utc_now() if status == VERIFIED and not timed_out else record.last_verified,
+    )
     write_state(state_file, record)
     if status == VERIFIED and not timed_out:
         run.publish(release)
@@ -224,16 +243,13 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
     else:
         run.withdraw(release.component, release.version, run.every_vo(record))
         outcome_status = BROKEN if failed else INCOMPLETE
-    return Outcome(
-        req,
+    return run.outcome(
         outcome_status,
         release,
         tests=tests,
         installed_now=installed_now,
-        tags_changed=run.changed,
         withdrawn=outcome_status == INCOMPLETE and status != VERIFIED,
         incomplete_runs=incomplete,
-        notes=tuple(run.notes),
     )
 
 

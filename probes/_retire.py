@@ -98,10 +98,13 @@ def retire(run: Run, record: StateRecord | None, why: str, release: Release | No
     grace period, when nothing uses it."""
     req = run.req
     if record is None:  # never installed here: nothing of pps's to withdraw or remove
-        return Outcome(req, RETIRED, release, f"{req.component} {req.version} is not a preview "
-                       f"any more ({why}); not installed here", notes=tuple(run.notes))  # fmt: skip
+        return run.outcome(
+            RETIRED,
+            release,
+            f"{req.component} {req.version} is not a preview any more ({why}); not installed here",
+        )
     message = retire_record(run, record, why)
-    return Outcome(req, RETIRED, release, message, tags_changed=run.changed, notes=tuple(run.notes))
+    return run.outcome(RETIRED, release, message)
 
 
 def retire_record(run: Run, record: StateRecord, why: str) -> str:
@@ -177,7 +180,10 @@ def cleanup(req: Request) -> CleanupOutcome:
         if key in previews:
             kept += 1
             continue
-        why = (f"its stage is now {stages[key]}" if key in stages
-               else "it is no longer in the repository")  # fmt: skip
+        why = (
+            f"its stage is now {stages[key]}"
+            if key in stages
+            else "it is no longer in the repository"
+        )
         said.append(retire_record(run, record, why))
     return CleanupOutcome(req, tuple(said), kept, tuple(run.notes))

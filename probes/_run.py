@@ -30,6 +30,10 @@ from probes._state import LocalTestResult, StateRecord
 from probes._tree import owns_tree
 from probes._trust import TrustError, TrustStore
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 _log = logging.getLogger("nagiosplugin." + __name__)
 
 #: Outcome status when nothing was installed because something is wrong (see the message).
@@ -109,6 +113,13 @@ class Run:
         self.changed = False
         #: Releases (``"component version"``) whose tests a killed earlier run left running.
         self.interrupted: set[str] = set()
+
+    def outcome(
+        self, status: str, release: Release | None, message: str = "", **more: Any
+    ) -> Outcome:
+        """The run's :class:`Outcome`: with the tag changes and notes made so far."""
+        return Outcome(self.req, status, release, message, tags_changed=self.changed,
+                       notes=tuple(self.notes), **more)  # fmt: skip
 
     # -- tags
     def publish(self, release: Release) -> None:
