@@ -216,6 +216,22 @@ def _entry(name: str, date_time: tuple[int, int, int, int, int, int]) -> zipfile
     return info
 
 
+def license_files(package: str) -> dict[str, bytes]:
+    """``licenses/<package>/<file>`` for the licence files its distribution ships (the bundle
+    redistributes nagiosplugin, ZPL 2.1, and tomli, MIT, whose licences travel with copies)."""
+    import importlib.metadata
+
+    try:
+        dist = importlib.metadata.distribution(package)
+    except importlib.metadata.PackageNotFoundError:
+        return {}  # pps itself, from a source tree: its licence is the project's
+    found = {}
+    for f in dist.files or ():
+        if any(word in f.name.upper() for word in ("LICEN", "COPYING", "NOTICE")):
+            found[f"licenses/{package}/{f.name}"] = Path(str(f.locate())).read_bytes()
+    return found
+
+
 def bundle_bytes() -> bytes:
     """The bundle's content: the shebang line, then the zip."""
     main = MAIN % {"min_python": MIN_PYTHON, "min_text": ".".join(map(str, MIN_PYTHON))}
@@ -225,6 +241,7 @@ def bundle_bytes() -> bytes:
             entries[name] = path.read_bytes()
         if f"{package}/__init__.py" not in entries:  # e.g. a wheel of compiled modules only
             raise BundleError(f"cannot build the one-file probe: {package} has no Python sources")
+        entries.update(license_files(package))
     date_time = _date_time()
     out = io.BytesIO()
     out.write(SHEBANG)

@@ -68,8 +68,13 @@ def test_the_bundle_holds_the_site_side_packages_their_dependencies_and_a_main(
     assert out.stat().st_mode & 0o777 == 0o755
     names = zipfile.ZipFile(out).namelist()
     assert names == sorted(names)
-    assert sorted({n.split("/")[0] for n in names}) == ["__main__.py", *PACKAGES]
-    assert [n for n in names if not (n.endswith(".py") or n.endswith("/py.typed"))] == []
+    assert sorted({n.split("/")[0] for n in names}) == ["__main__.py", "licenses", *PACKAGES]
+    code = [n for n in names if not n.startswith("licenses/")]
+    assert [n for n in code if not (n.endswith(".py") or n.endswith("/py.typed"))] == []
+    # what the bundle redistributes travels with its licence
+    assert [n for n in names if n.startswith("licenses/")] == [
+        "licenses/nagiosplugin/LICENSE.txt", "licenses/tomli/LICENSE",
+    ]  # fmt: skip
     assert [n for n in names if re.search(r"(^|/)(__pycache__|tests?|examples)/", n)] == []
     assert {n.split("/")[0] for n in names} & NEVER_BUNDLED == set()
     assert NEVER_BUNDLED >= {"requests", "urllib3", "certifi", "charset_normalizer", "idna",
