@@ -270,6 +270,9 @@ def main() -> None:
 
             signing_key = tmp / "keys/repository.pem"
             public_key = generate_key(signing_key)
+        from distributor.signing import init_repository
+
+        init_repository(repo, signing_key)
         release = create_release(repo, COMPONENT, VERSION, source=tmp / "src",
                                  update_class="bc-client", release_type="revision",
                                  tests=(LocalTest("runs", "true"),),

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from distributor.bundle import build_probe_bundle
 from distributor.releases import create_release
-from distributor.signing import generate_key
+from distributor.signing import generate_key, init_repository
 from pps.manifest import LocalTest
 from pps.repository import Repository
 
@@ -102,6 +102,7 @@ def main() -> None:
         (src / "bin/tool").write_text("#!/bin/sh\necho tool 1.0\n")
         (src / "bin/tool").chmod(0o755)
         repo = Repository(tmp_path / "repo")
+        init_repository(repo, None)
         site = tmp_path / "site"
         (site / "profile.d").mkdir(parents=True)
         (site / "profile.d/grid.sh").write_text("export SITE_NAME=BENCH\n")
@@ -112,6 +113,7 @@ def main() -> None:
         signed_repo = Repository(tmp_path / "signed-repo")
         key = tmp_path / "repo.pem"
         public_key = generate_key(key)
+        init_repository(signed_repo, key)
         create_release(signed_repo, "onetest", "1.0", source=src, update_class="bc-client",
                        release_type="revision", tests=(LocalTest("runs", "tool"),),
                        signing_key=key)  # fmt: skip

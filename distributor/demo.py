@@ -258,6 +258,9 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
     ui_src, wn_src = _write_sources(out / "src")
     config = load_config(_write_config(out))
     repo = Repository(config.repository)
+    from distributor.signing import init_repository
+
+    init_repository(repo, config.signing_key)
     echo(f"  {len(SITES)} local sites: " + ", ".join(f"{s.name} ({s.partner})" for s in SITES))
 
     releases = []

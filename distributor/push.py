@@ -1,10 +1,16 @@
 """Pushing a release to its target sites.
 
-For each site the update class targets: upload the tarball and a one-release ``index.json`` into
-the site's incoming area (``<preview_root>/.pps/incoming/<component>-<version>/``), run the probe
-there against that directory, and record what it said.  Sites are worked on in parallel, bounded;
-a dead site is an outcome like any other and never hides the rest.  Everything the site does
-(verify, install, test, tag) is the probe's business.
+For each site the update class targets: upload the tarball, a one-release ``index.json`` (signed
+when the repository signs) and, over SSH, the one-file probe into the site's incoming area
+(``<preview_root>/.pps/incoming/<component>-<version>/``), run the probe there against that
+directory, and record what it said.  Sites are worked on in parallel, bounded; a dead site is an
+outcome like any other and never hides the rest.  Everything the site does (verify, install,
+test, tag) is the probe's business.
+
+The controller can stop at any moment (its ``stop`` event: Ctrl-C or SIGTERM in the CLI): it
+launches no new site, interrupts the probes running now (they say UNKNOWN and release their
+locks), and records those sites as INTERRUPTED.  A canary group goes first when asked; a failure
+rate above ``max_fail`` stops the launching.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from distributor.state import Outcome, StateStore
+from distributor.state import INTERRUPTED, Outcome, StateStore
 from distributor.transport import Transport, open_transport
 from pps.errors import BadInput, IntegrityError, PPSError
 from pps.inventory import Config, Site
@@ -25,6 +31,8 @@ from pps.repository import INDEX_NAME, SIGNATURE_NAME, Index, Release, Repositor
 
 NAGIOS_STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 DEFAULT_PROBE_TIMEOUT = 600.0
+#: Sites worked on at once: network-bound work; a 2-core operator box drives dozens.
+DEFAULT_PARALLEL = 16
 _NAGIOS_PREFIX = re.compile(r"^\S+ (?:OK|WARNING|CRITICAL|UNKNOWN)(?: - |: )")
 
 
@@ -101,9 +109,11 @@ def push_index(repo: Repository, release: Release, signing_key: Path | None) -> 
 
 def outcome_of(site: Site, release: Release, exit_code: int, stdout: str, stderr: str,
                seconds: float) -> Outcome:  # fmt: skip
-    """Turn a probe run into an outcome: Nagios state from the exit code, its status line."""
+    """Turn a probe run into an outcome: Nagios state from the exit code, its status line, and
+    its other lines as the long output."""
     state = NAGIOS_STATES.get(exit_code, "UNKNOWN")
-    line = next((ln.strip() for ln in stdout.splitlines() if ln.strip()), "")
+    lines = [ln.rstrip() for ln in stdout.splitlines() if ln.strip()]
+    line = lines[0].strip() if lines else ""
     # "PREVIEW_CLIENT OK - text | perfdata": the state is a column of its own, keep the text
     summary = _NAGIOS_PREFIX.sub("", line.split("|", 1)[0].strip())
     if not summary:
@@ -113,7 +123,44 @@ def outcome_of(site: Site, release: Release, exit_code: int, stdout: str, stderr
         )
     if exit_code not in NAGIOS_STATES:
         summary = f"probe exited {exit_code}: {summary}"
-    return Outcome(site.name, release.component, release.version, state, summary, seconds)
+    return Outcome(site.name, release.component, release.version, state, summary, seconds,
+                   output="\n".join(lines[1:]))  # fmt: skip
+
+
+#: Site file keys compared with the inventory: where they differ, a push and Nagios would.
+_COMPARED = ("vos", "subcluster", "preview_root", "info_dir", "profile_d")
+
+
+def site_file_differences(t: Transport, data: bytes) -> list[str]:
+    """Where the site's own site file says otherwise than the inventory (the file wins)."""
+    import sys
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    site = t.site
+    try:
+        found = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        return [f"its site file {site.site_config} cannot be read ({e}): the probe will say why"]
+    said = []
+    for key in _COMPARED:
+        if key not in found:
+            continue
+        mine: object = getattr(site, key)
+        theirs: object = found[key]
+        if key == "vos":
+            mine, theirs = sorted(site.vos), sorted(theirs) if isinstance(theirs, list) else theirs
+        elif key in ("preview_root", "info_dir", "profile_d"):
+            mine = t.site_path(str(mine))
+        if mine != theirs:
+            said.append(f"site file says {key} = {theirs!r}, the inventory {mine!r}")
+    return said
+
+
+class Stop(threading.Event):
+    """Set to stop a push: nothing new is launched, running probes are interrupted."""
 
 
 def push_to_site(
@@ -124,27 +171,68 @@ def push_to_site(
     index: PushIndex,
     timeout: float = DEFAULT_PROBE_TIMEOUT,
     transport_factory: Callable[[Site], Transport] = open_transport,
+    bundle: bytes | None = None,
+    running: dict[str, Transport] | None = None,
+    stop: Stop | None = None,
+    carry_tarball: bool = True,
+    probe_extra: Sequence[str] = (),
 ) -> Outcome:
-    """Carry *release* to *site* and run the probe; every failure becomes an outcome."""
+    """Carry *release* to *site* and run the probe; every failure becomes an outcome.
+
+    The open transport is put in *running* (by site name) while it works, so that the
+    controller can interrupt it; a site interrupted that way is INTERRUPTED."""
+    warnings: list[str] = []
+
+    def interrupted(summary: str, seconds: float = 0.0, output: str = "") -> Outcome:
+        return Outcome(site.name, release.component, release.version, INTERRUPTED, summary,
+                       seconds, output=output)  # fmt: skip
+
     try:
         with transport_factory(site) as t:
+            if running is not None:
+                running[site.name] = t
+            if stop is not None and stop.is_set():
+                return interrupted("interrupted before the upload")
+            if bundle is not None:
+                t.ensure_probe(bundle)
             incoming = incoming_dir(site, release)
-            t.put_file(repo.path_of(release.tarball), f"{incoming}/{release.tarball}")
+            if carry_tarball:
+                t.put_file(repo.path_of(release.tarball), f"{incoming}/{release.tarball}")
             if index.signature is not None:
                 t.put_bytes(index.signature, f"{incoming}/{SIGNATURE_NAME}")
             t.put_bytes(index.data, f"{incoming}/{INDEX_NAME}")
-            has_site_file = t.exists(site.site_config)
+            site_file = t.read_bytes(site.site_config, 1 << 20)
+            if site_file is not None:
+                warnings = site_file_differences(t, site_file)
+            if stop is not None and stop.is_set():
+                return interrupted("interrupted before the probe ran")
             res = t.run(
                 "check_preview_client",
-                probe_args(t, release, t.site_path(incoming), timeout, site_file=has_site_file),
+                probe_args(
+                    t, release, t.site_path(incoming), timeout, site_file=site_file is not None
+                )
+                + list(probe_extra),  # fmt: skip
                 timeout=timeout + 30,
             )
-            return outcome_of(site, release, res.exit_code, res.stdout, res.stderr, res.seconds)
+            outcome = outcome_of(site, release, res.exit_code, res.stdout, res.stderr,
+                                 res.seconds)  # fmt: skip
+            if stop is not None and stop.is_set() and outcome.state == "UNKNOWN":
+                outcome = interrupted(outcome.summary, outcome.seconds, outcome.output)
     except (PPSError, OSError) as e:
+        if stop is not None and stop.is_set():
+            return interrupted(str(e))
         return Outcome(site.name, release.component, release.version, "UNKNOWN", str(e), 0.0)
     except Exception as e:  # noqa: BLE001 - one site's surprise must not end the whole push
         summary = f"internal error: {type(e).__name__}: {e}"
         return Outcome(site.name, release.component, release.version, "UNKNOWN", summary, 0.0)
+    finally:
+        if running is not None:
+            running.pop(site.name, None)
+    if warnings:
+        note = "\n".join(f"warning: {w}" for w in warnings)
+        outcome = Outcome(**{**outcome.__dict__,
+                             "output": (note + "\n" + outcome.output).strip()})  # fmt: skip
+    return outcome
 
 
 def check_tarball(repo: Repository, release: Release) -> None:
@@ -171,6 +259,10 @@ def check_tarball(repo: Repository, release: Release) -> None:
 class PushReport:
     release: Release
     outcomes: list[Outcome]
+    #: Sites never started: the push was stopped (Ctrl-C, a failed canary, too many failures).
+    not_started: list[str] = field(default_factory=list)
+    #: Why the push stopped launching sites early ("" when it did not).
+    stopped: str = ""
 
     @property
     def failed(self) -> list[Outcome]:
@@ -183,37 +275,97 @@ def push_release(
     sites: Iterable[Site],
     store: StateStore,
     *,
-    parallel: int = 4,
+    parallel: int = DEFAULT_PARALLEL,
     timeout: float = DEFAULT_PROBE_TIMEOUT,
     on_outcome: Callable[[Outcome], None] | None = None,
+    on_start: Callable[[Site], None] | None = None,
     transport_factory: Callable[[Site], Transport] = open_transport,
     signing_key: Path | None = None,
+    canary: int = 0,
+    max_fail: float | None = None,
+    stop: Stop | None = None,
+    withdraw: bool = False,
+    probe_extra: Sequence[str] = (),
 ) -> PushReport:
-    """Push to every site in *sites* (at most *parallel* at once), recording each outcome."""
+    """Push to every site in *sites* (at most *parallel* at once), recording each outcome.
+
+    With *canary* the first sites go first and the rest only if they all come back OK; with
+    *max_fail* (a percentage of the sites) no new site starts once more have failed.  Setting
+    *stop* interrupts the push.  With *withdraw* (*release* is withdrawn) no tarball goes: the
+    probe at each site retires the version."""
     sites = list(sites)
     if parallel < 1:
         raise BadInput(f"--parallel {parallel} must be at least 1")
-    check_tarball(repo, release)
+    if not withdraw:
+        check_tarball(repo, release)
     index = push_index(repo, release, signing_key)
+    bundle = None
+    if any(s.transport == "ssh" for s in sites):
+        from distributor.bundle import bundle_bytes
+
+        bundle = bundle_bytes()
+    stop = stop or Stop()
+    store.close_dead_pushes()
     lock = threading.Lock()
     outcomes: list[Outcome] = []
+    running: dict[str, Transport] = {}
+    why = ""
     with store.push(release.component, release.version) as push_id:
 
-        def one(site: Site) -> None:
+        def one(site: Site) -> Outcome:
+            row = store.start(push_id, site.name, release.component, release.version)
             outcome = push_to_site(
                 site, release, repo, index=index, timeout=timeout,
-                transport_factory=transport_factory,
+                transport_factory=transport_factory, bundle=bundle, running=running, stop=stop,
+                carry_tarball=not withdraw, probe_extra=probe_extra,
             )  # fmt: skip
             with lock:
-                outcome = store.record(push_id, outcome)
+                outcome = store.finish(row, outcome)
                 outcomes.append(outcome)
                 if on_outcome:
                     on_outcome(outcome)
+            return outcome
 
-        if sites:
-            with ThreadPoolExecutor(max_workers=min(parallel, len(sites))) as pool:
-                for f in [pool.submit(one, s) for s in sites]:
-                    f.result()
+        def failed_too_much() -> bool:
+            if max_fail is None:
+                return False
+            failed = sum(1 for o in outcomes if o.failed)
+            return failed * 100 > max_fail * len(sites)
+
+        queue = list(sites)
+        canaries = {s.name for s in queue[:canary]}
+        told: set[str] = set()  # sites whose probe was asked to stop
+        with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(sites)))) as pool:
+            active: set[Future[Outcome]] = set()
+            while True:
+                if not why and stop.is_set():
+                    why = "interrupted"
+                if not why and failed_too_much():
+                    why = f"more than {max_fail:g}% of the sites failed"
+                if why == "interrupted":
+                    for name, t in list(running.items()):
+                        if name not in told:
+                            told.add(name)
+                            t.interrupt()
+                in_canary = bool(canaries) and any(s.name in canaries for s in queue)
+                while queue and not why and len(active) < parallel:
+                    if canaries and queue[0].name not in canaries and (in_canary or active):
+                        break  # the rest waits for the canary group's verdict
+                    site = queue.pop(0)
+                    if on_start:
+                        on_start(site)
+                    active.add(pool.submit(one, site))
+                if not active:
+                    if canaries and queue and not why:
+                        bad = [o for o in outcomes if o.site in canaries and o.state != "OK"]
+                        if bad:
+                            why = f"the canary site {bad[0].site} came back {bad[0].state}"
+                        canaries = set()
+                        continue
+                    break
+                _, active = wait(active, timeout=0.2, return_when=FIRST_COMPLETED)
+    started = {o.site for o in outcomes}
     order = {s.name: i for i, s in enumerate(sites)}
     outcomes.sort(key=lambda o: order[o.site])
-    return PushReport(release, outcomes)
+    not_started = [s.name for s in sites if s.name not in started]
+    return PushReport(release, outcomes, not_started, why)

@@ -104,14 +104,16 @@ def create_release(
         tests=tuple(all_tests),
         setup=setup,
     )
-    if repo.root.exists() and not repo.root.is_dir():
-        raise BadInput(f"repository {repo.root} is not a directory")
+    if not repo.index_path.is_file():
+        raise BadInput(
+            f"{repo.root} is not a pps repository (no {repo.index_path.name}): create it with "
+            "'pps repo init'"
+        )
     key = None
     if signing_key is not None:
         from distributor.signing import load_key
 
         key = load_key(signing_key)  # a bad key is refused before anything is written
-    repo.root.mkdir(parents=True, exist_ok=True)
     with repo.locked():
         index = repo.load()
         index.check_new(component, version)

@@ -74,6 +74,24 @@ def signature(key: Any, data: bytes) -> bytes:
     return base64.b64encode(key.sign(data)) + b"\n"
 
 
+def init_repository(repo: Repository, signing_key: Path | None) -> bytes:
+    """Make *repo* a repository: its directory and an empty index (signed with *signing_key*).
+    An existing repository is left alone (AlreadyExists)."""
+    from pps.repository import Index
+
+    if repo.index_path.exists():
+        raise AlreadyExists(f"{repo.root} is a repository already: nothing to do")
+    if repo.root.exists() and not repo.root.is_dir():
+        raise BadInput(f"{repo.root} is a file, not a directory")
+    key = load_key(signing_key) if signing_key is not None else None
+    repo.root.mkdir(parents=True, exist_ok=True)
+    with repo.locked():
+        data = repo.save(Index())
+        if key is not None:
+            sign_index(repo, key, data)
+    return data
+
+
 def sign_index(repo: Repository, key: Any, data: bytes | None = None) -> Path:
     """Write ``index.json.sig`` for the repository's index (*data*: the bytes just written)."""
     if data is None:

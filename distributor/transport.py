@@ -6,14 +6,16 @@ site changes are made by those programs (the probe, the GIP provider), never by 
 every transport exercises the same site-side code.
 
 ``local``: the site is a directory tree on this machine (``root`` stands for the site's ``/``)
-and the programs run as subprocesses of this Python.  ``ssh`` comes with the SSH distribution work
-and will live in its own module, the only one importing paramiko.
+and the programs run as subprocesses of this Python.  ``ssh``: :mod:`distributor.ssh`, the only
+module importing paramiko; the programs run from the one-file probe it uploads.
 """
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import threading
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -73,6 +75,17 @@ class Transport(ABC):
         """Whether the site path *path* exists (e.g. the site's own site file)."""
 
     @abstractmethod
+    def read_bytes(self, path: str, limit: int) -> bytes | None:
+        """The content of the site path *path* (at most *limit* + 1 bytes), None if missing."""
+
+    def ensure_probe(self, bundle: bytes) -> None:  # noqa: B027 - optional hook
+        """Make the site-side programs available at the site (the one-file probe *bundle*)."""
+
+    def interrupt(self) -> None:  # noqa: B027 - optional hook
+        """Stop the program running now, from another thread: it says UNKNOWN, releases its
+        lock; the running :meth:`run` returns what it printed."""
+
+    @abstractmethod
     def run(self, program: str, args: list[str], timeout: float) -> RunResult:
         """Run the site-side *program* with *args*; never raises for a non-zero exit."""
 
@@ -88,6 +101,9 @@ class LocalTransport(Transport):
         if site.root is None:
             raise BadInput(f"site {site.name}: the local transport needs 'root'")
         self.root = Path(site.root)
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stopped = False
         if not self.root.is_dir():
             raise TransportError(f"site {site.name}: root {self.root} is not a directory")
 
@@ -106,34 +122,56 @@ class LocalTransport(Transport):
     def exists(self, path: str) -> bool:
         return Path(self.site_path(path)).exists()
 
+    def read_bytes(self, path: str, limit: int) -> bytes | None:
+        try:
+            with open(self.site_path(path), "rb") as f:
+                return f.read(limit + 1)
+        except FileNotFoundError:
+            return None
+
     def run(self, program: str, args: list[str], timeout: float) -> RunResult:
         if program not in PROGRAMS:
             raise BadInput(f"unknown site-side program {program!r}")
         argv = [sys.executable, "-m", PROGRAMS[program], *args]
         start = time.monotonic()
+        with self._lock:
+            if self._stopped:
+                raise TransportError(f"site {self.site.name}: interrupted")
+            # A session of its own: a Ctrl-C at the operator's terminal reaches the push, which
+            # decides, not every probe at once.
+            proc = subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                cwd=self.root, start_new_session=True,
+            )  # fmt: skip
+            self._proc = proc
         try:
-            proc = subprocess.run(
-                argv,
-                capture_output=True,
-                encoding="utf-8",
-                errors="replace",
-                timeout=timeout,
-                cwd=self.root,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired as e:
-            out = e.stdout.decode("utf-8", "replace") if isinstance(e.stdout, bytes) else ""
-            return RunResult(
-                3, out, f"{program} did not finish within {timeout:g}s", time.monotonic() - start
-            )
-        return RunResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+            return RunResult(3, out.decode("utf-8", "replace"),
+                             f"{program} did not finish within {timeout:g}s",
+                             time.monotonic() - start)  # fmt: skip
+        finally:
+            with self._lock:
+                self._proc = None
+        return RunResult(proc.returncode, out.decode("utf-8", "replace"),
+                         err.decode("utf-8", "replace"), time.monotonic() - start)  # fmt: skip
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self._stopped = True
+            proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
 
 
 def open_transport(site: Site) -> Transport:
-    """The transport the inventory names for *site*."""
+    """The transport the inventory names for *site* (connected)."""
     if site.transport == "local":
         return LocalTransport(site)
-    raise TransportError(
-        f"site {site.name}: transport {site.transport!r} is not available in this version "
-        "(only 'local' is)"
-    )
+    if site.transport == "ssh":
+        from distributor.ssh import SshTransport
+
+        return SshTransport(site)
+    raise TransportError(f"site {site.name}: unknown transport {site.transport!r}")

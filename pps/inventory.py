@@ -55,7 +55,7 @@ _SITE_COMMON = {
     "early_adopter",
 }
 _SITE_LOCAL = {"root"}
-_SITE_SSH = {"host", "port", "user", "identity", "known_hosts"}
+_SITE_SSH = {"host", "port", "user", "identity", "known_hosts", "python"}
 _SECTIONS = {
     "repository": {"path", "url", "signing_key"},
     "infosys": {"url"},
@@ -86,6 +86,8 @@ class Site:
     user: str = ""
     identity: Path | None = None
     known_hosts: Path | None = None
+    #: ssh: the site's Python (>= 3.9) that runs the one-file probe.
+    python: str = "python3"
 
     @property
     def cluster_id(self) -> str:
@@ -129,6 +131,12 @@ def _load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"config file {path} does not exist (give --config or set PPS_CONFIG)"
         ) from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory: name the pps.toml in it") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read the config file {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
 
@@ -181,9 +189,12 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"{path}: site {dupes[0]!r} is listed twice")
+    repository = local_path(_str(f"{path}: [repository]", "path", repo["path"]))
+    if repository.exists() and not repository.is_dir():
+        raise ConfigError(f"{path}: [repository] path {repository} is a file, not a directory")
     return Config(
         path=path,
-        repository=local_path(_str(f"{path}: [repository]", "path", repo["path"])),
+        repository=repository,
         repository_url=repo.get("url", ""),
         signing_key=local_path(_str(f"{path}: [repository]", "signing_key", repo["signing_key"]))
         if "signing_key" in repo
@@ -216,7 +227,7 @@ def _parse_site(where: str, raw: Any, local_path: Any) -> Site:
         key = sorted(extra)[0]
         hint = f" (not used with transport {transport!r})" if key in _SITE_LOCAL | _SITE_SSH else ""
         raise ConfigError(f"{where}: unknown key {key!r}{hint}")
-    needed = ("root",) if transport == "local" else ("host", "user", "identity", "known_hosts")
+    needed = ("root",) if transport == "local" else ("host", "user", "known_hosts")
     for key in needed:
         if key not in raw:
             raise ConfigError(f"{where} is missing the field {key!r} (transport {transport!r})")
@@ -251,8 +262,11 @@ def _parse_site(where: str, raw: Any, local_path: Any) -> Site:
                 host=_str(where, "host", raw["host"]),
                 port=port,
                 user=_str(where, "user", raw["user"]),
-                identity=local_path(_str(where, "identity", raw["identity"])),
+                identity=local_path(_str(where, "identity", raw["identity"]))
+                if "identity" in raw
+                else None,
                 known_hosts=local_path(_str(where, "known_hosts", raw["known_hosts"])),
+                python=_str(where, "python", raw.get("python", "python3")),
             )
         return Site(**kwargs)
     except ConfigError:

@@ -79,6 +79,8 @@ class Release(Record):
     embargo: bool = False
     #: Bytes the tarball's files add up to once unpacked (0: not recorded).
     unpacked_size: int = 0
+    #: Taken out of preview ('pps remove', a rejection): sites retire it.
+    withdrawn: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     _not_compared = frozenset({"extra"})
@@ -106,7 +108,7 @@ class Release(Record):
     @property
     def in_preview(self) -> bool:
         """Whether sites should carry this release as a preview (its stage is a preview one)."""
-        return self.stage in PREVIEW_STAGES
+        return self.stage in PREVIEW_STAGES and not self.withdrawn
 
     @property
     def tag_key(self) -> str:

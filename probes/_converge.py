@@ -91,7 +91,8 @@ def converge(req: Request) -> Outcome:
             raise
         return _retired(run, previous, "it is no longer in the repository", None)
     if not release.in_preview:
-        return _retired(run, previous, f"its stage is now {release.stage}", release)
+        why = "it was withdrawn" if release.withdrawn else f"its stage is now {release.stage}"
+        return _retired(run, previous, why, release)
     try:
         return _check(run, source, release, previous)
     except (IntegrityError, UnsafePath) as e:

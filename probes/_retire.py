@@ -166,7 +166,8 @@ def cleanup(req: Request) -> CleanupOutcome:
             "needs the repository's whole index"
         )
     previews = {(r.component, r.version) for r in index.releases if r.in_preview}
-    stages = {(r.component, r.version): r.stage for r in index.releases}
+    stages = {(r.component, r.version): "withdrawn" if r.withdrawn else r.stage
+              for r in index.releases}  # fmt: skip
     said, kept = [], 0
     for path in iter_state_files(run.layout.state_dir):
         try:
@@ -180,10 +181,9 @@ def cleanup(req: Request) -> CleanupOutcome:
         if key in previews:
             kept += 1
             continue
-        why = (
-            f"its stage is now {stages[key]}"
-            if key in stages
-            else "it is no longer in the repository"
-        )
+        why = "it is no longer in the repository"
+        if key in stages:
+            withdrawn = stages[key] == "withdrawn"
+            why = "it was withdrawn" if withdrawn else f"its stage is now {stages[key]}"
         said.append(retire_record(run, record, why))
     return CleanupOutcome(req, tuple(said), kept, tuple(run.notes))

@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 600.0
 
 
+def _whole_seconds(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(f"{text!r} is not a whole number of seconds")
+    return int(text)
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -93,6 +99,13 @@ OPTIONS = (
         metavar="PATH",
     ),
     Option(
+        "retire-grace",
+        "Seconds a retired version's tree is kept after its tags went (default "
+        f"{DEFAULTS['retire_grace']}).",
+        metavar="SECONDS",
+        convert=_whole_seconds,
+    ),
+    Option(
         "test-user",
         "The account the local tests run as when the probe runs as root (default "
         f"{DEFAULTS['test_user']}).",
@@ -128,7 +141,7 @@ def help_text(description: str) -> str:
 
 
 _FLAG_KEYS = ("repository", "preview_root", "info_dir", "subcluster", "vos", "profile_d",
-              "config_hook", "test_user")  # fmt: skip
+              "config_hook", "test_user", "retire_grace")  # fmt: skip
 
 
 def build_request(args: SimpleNamespace, started: float) -> Request:

@@ -91,4 +91,8 @@ def make_grid(tmp_path: Path) -> Grid:
             """)
         )
     config = write(root / "pps.toml", "\n".join(lines))
+    from distributor.signing import init_repository
+    from pps.repository import Repository
+
+    init_repository(Repository(root / "repo"), None)
     return Grid(root, config)

@@ -51,6 +51,7 @@ def test_release_create_writes_tarball_checksum_manifest_and_index(grid):
 def test_release_create_is_reproducible_across_repositories(grid, tmp_path):
     first = json.loads(_create(grid, "--json").output)["sha256"]
     (grid.root / "repo").rename(tmp_path / "old-repo")
+    assert grid.invoke("repo", "init").exit_code == 0
     assert json.loads(_create(grid, "--json").output)["sha256"] == first
 
 
@@ -86,10 +87,11 @@ def test_existing_release_is_never_overwritten(grid):
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(grid, args, message):
     src = grid.source("tool-1.0")
     args = [a.format(src=src, missing=grid.root / "missing") for a in args]
+    before = sorted(p.name for p in (grid.root / "repo").iterdir())
     result = grid.invoke(*args)
     assert result.exit_code == 2
     assert message in result.output
-    assert not (grid.root / "repo").exists()
+    assert sorted(p.name for p in (grid.root / "repo").iterdir()) == before
 
 
 def test_bad_tests_file_is_named(grid):
@@ -140,4 +142,26 @@ def test_release_create_refuses_a_release_whose_tags_would_collide(grid, first, 
 def test_the_repository_index_grows_its_serial_at_every_write(grid):
     assert _create(grid).exit_code == 0
     assert _create(grid, version="2.0").exit_code == 0
-    assert json.loads((grid.root / "repo" / "index.json").read_text())["serial"] == 2
+    # repo init wrote the first index, each release one more
+    assert json.loads((grid.root / "repo" / "index.json").read_text())["serial"] == 3
+
+
+def test_a_missing_repository_is_created_only_by_repo_init(grid, tmp_path):
+    import shutil
+
+    shutil.rmtree(grid.root / "repo")
+
+    refused = _create(grid)
+    made = grid.invoke("repo", "init")
+    again = grid.invoke("repo", "init")
+
+    assert refused.exit_code == 2
+    assert refused.output == (
+        f"Error: {grid.root / 'repo'} is not a pps repository (no index.json): create it with "
+        "'pps repo init'\n"
+    )
+    assert made.exit_code == 0, made.output
+    assert made.output == f"made the repository {grid.root / 'repo'}\n"
+    assert again.exit_code == 2
+    assert "is a repository already: nothing to do" in again.output
+    assert _create(grid).exit_code == 0

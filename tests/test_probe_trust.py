@@ -322,7 +322,7 @@ def test_pps_repo_sign_signs_an_existing_index(grid: Grid) -> None:
 
     assert result.exit_code == 0, result.output
     assert result.output == (
-        f"wrote {repo.resolve() / SIGNATURE_NAME} (serial 1); sites pin:\n"
+        f"wrote {repo.resolve() / SIGNATURE_NAME} (serial 2); sites pin:\n"
         f'public_key = "{public_key}"\n'
     )
     assert _verifies(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from dataclasses import asdict
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import click
 
 from distributor.cli import (
+    BadInputError,
     State,
     cli,
     emit_json,
@@ -18,18 +20,79 @@ from distributor.cli import (
 from pps.classes import UpdateClass
 
 
+class _Progress:
+    """What a push shows while it works, on stderr: a bar that redraws itself on a terminal,
+    one plain line per finished site otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = self.failed = self.running = 0
+        self.tty = sys.stderr.isatty()
+
+    def start(self, _site: Any) -> None:
+        self.running += 1
+        self._draw()
+
+    def finish(self, o: Any) -> None:
+        self.running -= 1
+        self.done += 1
+        self.failed += o.failed
+        if self.tty:
+            self._draw()
+        else:
+            click.echo(f"[{self.done}/{self.total}] {o.site}: {o.state} ({o.seconds:.1f}s)",
+                       err=True)  # fmt: skip
+
+    def _draw(self) -> None:
+        if not self.tty:
+            return
+        width = 30
+        filled = width * self.done // max(1, self.total)
+        bar = "#" * filled + "-" * (width - filled)
+        click.echo(f"\r[{bar}] {self.done}/{self.total} done, {self.failed} failed, "
+                   f"{self.running} running ", err=True, nl=False)  # fmt: skip
+
+    def end(self) -> None:
+        if self.tty:
+            click.echo("", err=True)
+
+
+def _stop_on_signals(stop: Any) -> None:
+    """Ctrl-C or SIGTERM: stop the push (once); a second one is ignored, without a traceback."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            return
+        stop.set()
+        click.echo("\nstopping: no new site starts, running probes are told to stop "
+                   "(a few seconds)...", err=True)  # fmt: skip
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
+
+
 @cli.command()
 @click.argument("component")
 @click.argument("version")
 @click.option("--site", "sites", multiple=True, help="Push to this site only (repeatable).")
 @click.option(
-    "--parallel", default=4, show_default=True, type=click.IntRange(1, 64),
-    help="How many sites to work on at once.",
+    "--parallel", default=16, show_default=True, type=click.IntRange(1, 256),
+    help="How many sites to work on at once (the work waits on the network, not this box).",
 )  # fmt: skip
 @click.option(
     "--timeout", default=600.0, show_default=True, type=click.FloatRange(1, 86400),
     help="Seconds the probe may take at one site.",
 )  # fmt: skip
+@click.option(
+    "--canary", default=0, show_default=True, type=click.IntRange(0, None),
+    help="Push to this many sites first; go on only if they all come back OK.",
+)  # fmt: skip
+@click.option(
+    "--max-fail", type=click.FloatRange(0, 100), metavar="PERCENT",
+    help="Start no new site once more than this share of the sites failed.",
+)  # fmt: skip
+@click.option("--force", is_flag=True, help="Push to every target, also those already OK.")
+@click.option("--dry-run", is_flag=True, help="List the sites a push would go to; touch nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
 @pass_state
 def push(
@@ -39,16 +102,28 @@ def push(
     sites: tuple[str, ...],
     parallel: int,
     timeout: float,
+    canary: int,
+    max_fail: float | None,
+    force: bool,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Push COMPONENT VERSION to every site its update class targets, and test it there.
+    """Push COMPONENT VERSION to the sites its update class targets, and test it there.
 
     bc-client goes to every preview site, nbc-client to silver sites, bc-server to gold and
     nbc-server to platinum ones.  At each site the probe verifies the tarball, installs it
-    beside production, runs the local tests and publishes (or withdraws) the tag.  Exits 1 if
-    any site failed.
+    beside production, runs the local tests and publishes (or withdraws) the tag.  Sites that
+    are already OK for this version are skipped unless --force.  Ctrl-C stops the push: no new
+    site starts, the running probes stop (UNKNOWN, lock released) and their sites are recorded
+    as INTERRUPTED; 'pps push' again goes on.  Exits 0 only when every targeted site is OK or
+    WARNING, 1 when one failed, 130 when interrupted.
+
+    \b
+    Examples:
+      pps push glite-UI 3.2.8-0
+      pps push glite-UI 3.2.8-0 --canary 2 --max-fail 10
     """
-    from distributor.push import push_release, target_sites
+    from distributor.push import Stop, push_release, target_sites
 
     rel = state.repo.load().find(component, version)
     targets = target_sites(state.config, rel, sites)
@@ -56,27 +131,60 @@ def push(
         raise click.ClickException(
             f"no site in {state.config.path} takes {rel.update_class.value} releases"
         )
-    total = len(targets)
-    done = 0
-
-    def progress(o: Any) -> None:
-        nonlocal done
-        done += 1
-        click.echo(f"[{done}/{total}] {o.site}: {o.state} ({o.seconds:.1f}s)", err=True)
-
-    click.echo(f"pushing {rel.component} {rel.version} to {total} site(s)", err=True)
     with state.store() as store:
+        done_ok = set()
+        if not force and not sites:
+            done_ok = {o.site for o in store.latest(rel.component, rel.version) if o.state == "OK"}
+        todo = [s for s in targets if s.name not in done_ok]
+        if dry_run:
+            rows = [{"site": s.name, "transport": s.transport, "partner": s.partner.value,
+                     "push": s.name not in done_ok} for s in targets]  # fmt: skip
+            if as_json:
+                emit_json({"release": rel.to_dict(), "targets": rows})
+            else:
+                table(
+                    ("SITE", "TRANSPORT", "PARTNER", "PUSH"),
+                    [(s.name, s.transport, s.partner.value,
+                      "yes" if s.name not in done_ok else "no (already OK; --force)")
+                     for s in targets],
+                )  # fmt: skip
+            return
+        if not todo:
+            click.echo(f"every targeted site is OK for {rel.key} already (--force to redo)")
+            return
+        skipped = len(targets) - len(todo)
+        click.echo(f"pushing {rel.component} {rel.version} to {len(todo)} site(s)"
+                   + (f" ({skipped} already OK)" if skipped else ""), err=True)  # fmt: skip
+        stop = Stop()
+        _stop_on_signals(stop)
+        progress = _Progress(len(todo))
         report = push_release(
-            state.repo, rel, targets, store, parallel=parallel, timeout=timeout,
-            on_outcome=progress, signing_key=state.config.signing_key,
+            state.repo, rel, todo, store, parallel=parallel, timeout=timeout,
+            on_outcome=progress.finish, on_start=progress.start,
+            signing_key=state.config.signing_key, canary=canary, max_fail=max_fail, stop=stop,
         )  # fmt: skip
+        progress.end()
     if as_json:
-        emit_json({"release": rel.to_dict(), "outcomes": [asdict(o) for o in report.outcomes]})
+        emit_json({"release": rel.to_dict(), "outcomes": [asdict(o) for o in report.outcomes],
+                   "not_started": report.not_started, "stopped": report.stopped})  # fmt: skip
     else:
         table(("SITE", "STATE", "SUMMARY"), [(o.site, o.state, o.summary) for o in report.outcomes])
-        ok = total - len(report.failed)
-        click.echo(f"{ok}/{total} site(s) without failure")
-    if report.failed:
+        for o in report.outcomes:
+            for line in o.output.splitlines():
+                if line.startswith("warning: "):
+                    click.echo(f"{o.site}: {line}", err=True)
+        ok = len(report.outcomes) - len(report.failed)
+        click.echo(f"{ok}/{len(todo)} site(s) without failure")
+        if report.failed:
+            click.echo("failed:")
+            for o in report.failed:
+                click.echo(f"  {o.site}: {o.state}: {o.summary}")
+        if report.stopped:
+            left = ", ".join(report.not_started) or "none"
+            click.echo(f"stopped early ({report.stopped}); not started: {left}")
+    if report.stopped == "interrupted":
+        sys.exit(130)
+    if report.failed or report.not_started:
         sys.exit(1)
 
 
@@ -86,9 +194,29 @@ def push(
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
 @pass_state
 def status(state: State, component: str | None, version: str | None, as_json: bool) -> None:
-    """Show the latest outcome at every site, for all releases or one."""
+    """Show every site's state, for all releases or one.
+
+    For one release every targeted site is listed: OK, WARNING, CRITICAL, UNKNOWN (what its
+    probe said last), RUNNING (a push is working on it), INTERRUPTED (a push was stopped or
+    killed there) or NEVER PUSHED.
+    """
     with state.store() as store:
         outcomes = store.latest(component, version)
+    if component and version:
+        from distributor.push import target_sites
+        from distributor.state import NEVER, Outcome
+
+        rel = state.repo.load().find(component, version)
+        seen = {o.site for o in outcomes}
+        outcomes += [Outcome(s.name, component, version, NEVER, "", 0.0)
+                     for s in target_sites(state.config, rel) if s.name not in seen]  # fmt: skip
+        outcomes.sort(key=lambda o: o.site)
+    elif component:
+        from pps.names import check_component
+
+        check_component(component)
+        if not any(r.component == component for r in state.repo.load().releases):
+            raise BadInputError(f"no component {component!r} in the repository")
     if as_json:
         emit_json([asdict(o) for o in outcomes])
         return
@@ -119,3 +247,89 @@ def sites(state: State, as_json: bool) -> None:
         [(r["name"], r["partner"], r["transport"], ",".join(r["vos"]), ",".join(r["takes"]))
          for r in rows],
     )  # fmt: skip
+
+
+@cli.command()
+@click.argument("component")
+@click.argument("version")
+@click.option("--site", "sites", multiple=True, help="Only at this site (repeatable).")
+@click.option(
+    "--now", is_flag=True,
+    help="Remove the trees at once instead of after each site's grace period (a tree a job "
+    "still uses stays until it is free).",
+)  # fmt: skip
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (for scripts).")
+@click.option(
+    "--parallel", default=16, show_default=True, type=click.IntRange(1, 256),
+    help="How many sites to work on at once.",
+)  # fmt: skip
+@click.option(
+    "--timeout", default=120.0, show_default=True, type=click.FloatRange(1, 86400),
+    help="Seconds the probe may take at one site.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
+@pass_state
+def remove(
+    state: State,
+    component: str,
+    version: str,
+    sites: tuple[str, ...],
+    now: bool,
+    yes: bool,
+    parallel: int,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Withdraw COMPONENT VERSION from preview: its tags go at the sites, then its trees.
+
+    The release is marked withdrawn in the repository's index (signed, so pull-mode sites see
+    it too), and each targeted site's probe is given that index: it withdraws the version's
+    tags at once and removes the tree after the site's grace period (--now: at once), never
+    while a job uses it.  For a pilot that ended, or a release that was rejected.
+
+    \b
+    Example:
+      pps remove glite-UI 3.2.8-0 --now
+    """
+    from distributor.push import Stop, push_release, target_sites
+
+    repo = state.repo
+    rel = repo.load().find(component, version)
+    targets = target_sites(state.config, rel, sites)
+    if not yes and not click.confirm(
+        f"withdraw {rel.key} from preview at {len(targets)} site(s)?", default=False
+    ):
+        raise click.ClickException("nothing withdrawn")
+    with repo.locked():
+        index = repo.load()
+        rel = index.find(component, version)
+        if not rel.withdrawn:
+            rel = rel.replace(withdrawn=True)
+            index.replace(rel)
+            data = repo.save(index)
+            if state.config.signing_key is not None:
+                from distributor.signing import load_key, sign_index
+
+                sign_index(repo, load_key(state.config.signing_key), data)
+    click.echo(f"{rel.key} is withdrawn in {repo.index_path}", err=True)
+    if not targets:
+        return
+    stop = Stop()
+    _stop_on_signals(stop)
+    progress = _Progress(len(targets))
+    with state.store() as store:
+        report = push_release(
+            repo, rel, targets, store, parallel=parallel, timeout=timeout,
+            on_outcome=progress.finish, on_start=progress.start,
+            signing_key=state.config.signing_key, stop=stop, withdraw=True,
+            probe_extra=["--retire-grace", "0"] if now else [],
+        )  # fmt: skip
+    progress.end()
+    if as_json:
+        emit_json({"release": rel.to_dict(), "outcomes": [asdict(o) for o in report.outcomes]})
+    else:
+        table(("SITE", "STATE", "SUMMARY"), [(o.site, o.state, o.summary) for o in report.outcomes])
+    if report.stopped == "interrupted":
+        sys.exit(130)
+    if report.failed or report.not_started:
+        sys.exit(1)

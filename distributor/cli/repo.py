@@ -20,6 +20,20 @@ def repo() -> None:
     """The repository's signing key and index signature."""
 
 
+@repo.command("init")
+@pass_state
+def repo_init(state: State) -> None:
+    """Create the repository [repository] path names: its directory and an empty index.
+
+    Only this command creates a repository, so that a mistyped path never grows one.  With a
+    signing key configured the index is signed at once.
+    """
+    from distributor.signing import init_repository
+
+    init_repository(state.repo, state.config.signing_key)
+    click.echo(f"made the repository {state.repo.root}")
+
+
 @repo.command("keygen")
 @click.option(
     "--out", required=True, type=click.Path(dir_okay=False, path_type=Path),

@@ -1,4 +1,5 @@
-"""Site-side tools for the operator: ``pps nagios-config``, ``pps probe-bundle``."""
+"""Site-side tools for the operator: ``pps nagios-config``, ``pps probe-bundle``, ``pps site
+trust``."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from pathlib import Path
 import click
 
 from distributor.cli import (
+    BadInputError,
+    PPSGroup,
     State,
     cli,
     emit_json,
@@ -112,3 +115,44 @@ def probe_bundle(out: Path, as_json: bool) -> None:
             f"wrote {bundle.path} ({bundle.size} bytes, sha256 {bundle.sha256}): "
             "run it with python3 >= 3.9, nothing else needed"
         )
+
+
+@cli.group(cls=PPSGroup)
+def site() -> None:
+    """One partner site: its SSH host key."""
+
+
+@site.command("trust")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Record the key without asking (for scripts).")
+@pass_state
+def site_trust(state: State, name: str, yes: bool) -> None:
+    """Show the SSH host key site NAME presents, and record it in the inventory's known_hosts.
+
+    Compare the fingerprint with what the site's admin reads on the host
+    ('ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub') before you confirm: from then on every
+    push checks the site against it, and a changed key fails the site until you run this again.
+
+    \b
+    Example:
+      pps site trust INFN-PISA
+    """
+    from distributor.ssh import fingerprint, known_key, scan_host_key, trust
+
+    s = state.config.site(name)
+    if s.transport != "ssh" or s.known_hosts is None:
+        raise BadInputError(f"site {name} is not reached over ssh: nothing to trust")
+    key = scan_host_key(s)
+    old = known_key(s)
+    said = f"{s.host}:{s.port} presents {key.get_name()} {fingerprint(key)}"
+    if old is not None and old == key:
+        click.echo(f"{said}: already trusted in {s.known_hosts}")
+        return
+    click.echo(said)
+    if old is not None:
+        click.echo(f"WARNING: {s.known_hosts} has another key for it: {old.get_name()} "
+                   f"{fingerprint(old)}; trusting the new one replaces it", err=True)  # fmt: skip
+    if not yes and not click.confirm("trust this key?", default=False):
+        raise click.ClickException("not trusted: nothing changed")
+    trust(s, key)
+    click.echo(f"recorded in {s.known_hosts}")
