@@ -347,9 +347,14 @@ def push_release(
                         if name not in told:
                             told.add(name)
                             t.interrupt()
-                in_canary = bool(canaries) and any(s.name in canaries for s in queue)
+                if canaries and not active and not any(s.name in canaries for s in queue):
+                    # the canary group is done: its verdict decides for the rest
+                    bad = [o for o in outcomes if o.site in canaries and o.state != "OK"]
+                    if bad and not why:
+                        why = f"the canary site {bad[0].site} came back {bad[0].state}"
+                    canaries = set()
                 while queue and not why and len(active) < parallel:
-                    if canaries and queue[0].name not in canaries and (in_canary or active):
+                    if canaries and queue[0].name not in canaries:
                         break  # the rest waits for the canary group's verdict
                     site = queue.pop(0)
                     if on_start:
@@ -357,11 +362,7 @@ def push_release(
                     active.add(pool.submit(one, site))
                 if not active:
                     if canaries and queue and not why:
-                        bad = [o for o in outcomes if o.site in canaries and o.state != "OK"]
-                        if bad:
-                            why = f"the canary site {bad[0].site} came back {bad[0].state}"
-                        canaries = set()
-                        continue
+                        continue  # the canary verdict, at the top of the loop
                     break
                 _, active = wait(active, timeout=0.2, return_when=FIRST_COMPLETED)
     started = {o.site for o in outcomes}
