@@ -10,7 +10,9 @@ API
     ``factory(names) -> SshTestbed``: start one server per name under the test's ``tmp_path``.
     Every testbed it made is stopped at teardown (listeners and the sessions they served),
     whatever the test did.  Skips when ``/usr/sbin/sshd`` is missing (fails under ``CI=true``,
-    see :mod:`tests.realparts`) or when the tests do not run as root.
+    see :mod:`tests.realparts`) or when the tests do not run as root.  A test module takes it
+    with ``ssh_testbed_factory = sshd_helpers.ssh_testbed_factory`` (an assignment: importing
+    the name and taking it as an argument is ruff's F811).
 
 :func:`start_testbed` ``(base, names) -> SshTestbed``
     The same without pytest: the caller must call :meth:`SshTestbed.stop_all`.  All servers
@@ -31,10 +33,13 @@ API
     ``authorized_keys``), ``root`` (an empty 0755 directory standing for the site's ``/``),
     ``host_key_pub`` (``ssh-ed25519 AAAA...``), ``known_hosts_line()``, ``stop(kill=False)``
     (SIGTERM, or SIGKILL, to the listener and wait for it: **open sessions live on**, as with
-    a real server), ``start()`` (again, same port and host key), ``running``,
-    ``end_sessions()`` (kill every process the server spawned: the connections it was
-    serving drop, a "network cut" mid-transfer), ``log()`` (the server's stderr, kept across
-    restarts; ``LogLevel ERROR``, so it is empty while all goes well).
+    a real server), ``start()`` (again, same port and host key; it rewrites ``sshd_config``
+    from ``port``, and raises :class:`PortClash` when someone took the port meanwhile),
+    ``running``, ``pid``, ``end_sessions()`` (kill every process the server spawned: the
+    connections it was serving drop, a "network cut" mid-transfer), ``log()`` (the server's
+    stderr, kept across restarts; ``LogLevel ERROR``, so it is empty while all goes well);
+    paths: ``host_key``, ``config``, ``log_file``, ``authorized_keys`` (the client identity's
+    public key; empty it for an "authentication refused").
 
 Faults without a server: :func:`silent_port` (a context manager: a port that accepts TCP
 connections and never says a word, closed at exit) and :func:`refused_port` (a port where
@@ -323,6 +328,7 @@ class SshSite:
         self.host_key_pub = _ed25519_key(self.host_key, f"host-key-{self.name}")
 
     def write_config(self, per_source: bool) -> None:
+        """``sshd_config`` for the current port (:meth:`start` writes it again)."""
         d = self.dir
         lines = [
             f"ListenAddress {HOST}:{self.port}",
@@ -393,6 +399,7 @@ class SshSite:
         if self.running:
             raise RuntimeError(f"sshd of site {self.name} is running already")
         _prepare_sshd()
+        self.write_config(_per_source_max_startups())
         self._spawn(truncate_log=False)
         _wait_ready([self], new_ports=False)
 
