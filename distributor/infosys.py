@@ -37,9 +37,17 @@ def collect_site_ldif(
     """``(ldif by site, error by site)`` from running each site's GIP provider."""
     published: dict[str, str] = {}
     errors: dict[str, str] = {}
+    sites = list(sites)
+    bundle = None
+    if any(s.transport == "ssh" for s in sites):
+        from distributor.bundle import bundle_bytes
+
+        bundle = bundle_bytes()
     for site in sites:
         try:
             with transport_factory(site) as t:
+                if bundle is not None:
+                    t.ensure_probe(bundle)
                 res = t.run("pps-gip-provider", gip_args(t), timeout=GIP_TIMEOUT)
         except (PPSError, OSError) as e:
             errors[site.name] = str(e)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import errno
 import hashlib
+import logging
 import shlex
 import socket
 import threading
@@ -51,19 +52,30 @@ def _host_entry(site: Site) -> str:
     return site.host if site.port == 22 else f"[{site.host}]:{site.port}"
 
 
+# paramiko logs a failed connection at ERROR level; without a handler Python would print it on
+# the operator's terminal beside pps's own one-line reason.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+
 def _reason(e: BaseException) -> str:
     if isinstance(e, socket.timeout):
         return "timed out"
     if isinstance(e, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
+        causes = list(e.errors.values())
+        if causes and all(isinstance(c, ConnectionRefusedError) for c in causes):
+            return "connection refused"
+        return "; ".join(_reason(c) for c in causes) or str(e)
     return str(e) or type(e).__name__
 
 
 class SshTransport(Transport):
     """A site reached over SSH; connects at once (TransportError naming the reason)."""
 
-    def __init__(self, site: Site, *, timeout: float = CONNECT_TIMEOUT) -> None:
+    def __init__(self, site: Site, *, timeout: float | None = None) -> None:
         super().__init__(site)
+        timeout = timeout or site.connect_timeout
         if not site.host or not site.known_hosts:
             raise BadInput(f"site {site.name}: the ssh transport needs 'host' and 'known_hosts'")
         self._lock = threading.Lock()
@@ -107,6 +119,11 @@ class SshTransport(Transport):
         except paramiko.SSHException as e:
             self.client.close()
             text = str(e)
+            if "No existing session" in text or "protocol banner" in text:
+                raise TransportError(
+                    f"site {site.name}: no SSH server answered at {where} within {timeout:g}s "
+                    "(timed out)"
+                ) from None
             if "not found in known_hosts" in text:
                 raise TransportError(
                     f"site {site.name}: the host key of {site.host}:{site.port} is unknown "
@@ -171,9 +188,34 @@ class SshTransport(Transport):
                     f.write(chunk)
             self.sftp.posix_rename(part, path)
         except OSError as e:
-            if getattr(e, "errno", None) == errno.ENOSPC or "No space" in str(e):
-                raise TransportError(f"site {self.site.name}: no space left for {path}") from None
+            free = self._free_bytes(path.rsplit("/", 1)[0] or "/")
+            full = getattr(e, "errno", None) == errno.ENOSPC or "No space" in str(e)
+            if full or (free is not None and free < size - offset):
+                said = f" ({free >> 20} MiB free)" if free is not None else ""
+                raise TransportError(
+                    f"site {self.site.name}: no space left for {path}{said}"
+                ) from None
             raise TransportError(f"site {self.site.name}: cannot write {path}: {e}") from None
+
+    def _free_bytes(self, directory: str) -> int | None:
+        """Free bytes where *directory* is (``df``; SFTP reports a full disk as 'Failure')."""
+        try:
+            transport = self.client.get_transport()
+            if transport is None:
+                return None
+            channel = transport.open_session(timeout=5)
+            channel.exec_command(f"df -Pk {shlex.quote(directory)}")
+            channel.settimeout(5)
+            out = b""
+            while True:
+                data = channel.recv(4096)
+                if not data:
+                    break
+                out += data
+            channel.close()
+            return int(out.decode().strip().splitlines()[-1].split()[3]) * 1024
+        except (paramiko.SSHException, OSError, EOFError, ValueError, IndexError):
+            return None
 
     def exists(self, path: str) -> bool:
         try:

@@ -55,7 +55,7 @@ _SITE_COMMON = {
     "early_adopter",
 }
 _SITE_LOCAL = {"root"}
-_SITE_SSH = {"host", "port", "user", "identity", "known_hosts", "python"}
+_SITE_SSH = {"host", "port", "user", "identity", "known_hosts", "python", "connect_timeout"}
 _SECTIONS = {
     "repository": {"path", "url", "signing_key"},
     "infosys": {"url"},
@@ -88,6 +88,8 @@ class Site:
     known_hosts: Path | None = None
     #: ssh: the site's Python (>= 3.9) that runs the one-file probe.
     python: str = "python3"
+    #: ssh: seconds to connect, to get the server's banner, and to authenticate.
+    connect_timeout: float = 15.0
 
     @property
     def cluster_id(self) -> str:
@@ -145,6 +147,12 @@ def _str(where: str, key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"{where}: {key!r} must be a non-empty string, got {value!r}")
     return value
+
+
+def _seconds(where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
+        raise ConfigError(f"{where}: 'connect_timeout' must be seconds in (0, 3600], got {value!r}")
+    return float(value)
 
 
 def _site_path(where: str, key: str, value: Any) -> str:
@@ -267,6 +275,7 @@ def _parse_site(where: str, raw: Any, local_path: Any) -> Site:
                 else None,
                 known_hosts=local_path(_str(where, "known_hosts", raw["known_hosts"])),
                 python=_str(where, "python", raw.get("python", "python3")),
+                connect_timeout=_seconds(where, raw.get("connect_timeout", 15.0)),
             )
         return Site(**kwargs)
     except ConfigError:

@@ -348,6 +348,8 @@ class SshSite:
             "PrintLastLog no",
             "UseDNS no",
             "X11Forwarding no",
+            # the probes this site runs keep their caches here, not in the machine's /var/cache
+            f"SetEnv PPS_CACHE_DIR={d / 'pps-cache'} PPS_BUNDLE_CACHE={d / 'pps-bundle-cache'}",
         ]
         if per_source:
             lines.append("PerSourceMaxStartups none")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 from dataclasses import asdict
 from typing import Any
 
@@ -67,6 +68,8 @@ def _stop_on_signals(stop: Any) -> None:
         click.echo("\nstopping: no new site starts, running probes are told to stop "
                    "(a few seconds)...", err=True)  # fmt: skip
 
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may take signals (the CLI called from a program's thread)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
 
