@@ -1,9 +1,12 @@
 """Pushing a release to its target sites.
 
-For each site the update class targets: upload the tarball, a one-release ``index.json`` (signed
-when the repository signs) and, over SSH, the one-file probe into the site's incoming area
+For each site the update class targets: upload a one-release ``index.json`` (signed when the
+repository signs) and, over SSH, the one-file probe into the site's incoming area
 (``<preview_root>/.pps/incoming/<component>-<version>/``), run the probe there against that
-directory, and record what it said.  Sites are worked on in parallel, bounded; a dead site is an
+directory with ``--push-stream``, and record what it said.  The tarball is not uploaded first:
+when the probe needs it, it asks, and the push streams it on the probe's standard input, which
+hashes and unpacks it as it arrives (one transfer, one pass; a cut stream resumes at the next
+push, see probes/_pushed.py).  Sites are worked on in parallel, bounded; a dead site is an
 outcome like any other and never hides the rest.  Everything the site does (verify, install,
 test, tag) is the probe's business.
 
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distributor.state import INTERRUPTED, Outcome, StateStore
-from distributor.transport import Transport, open_transport
+from distributor.transport import StreamFeed, Transport, open_transport
 from pps.errors import BadInput, IntegrityError, PPSError
 from pps.inventory import Config, Site
 from pps.repository import INDEX_NAME, SIGNATURE_NAME, Index, Release, Repository
@@ -114,6 +117,8 @@ def outcome_of(site: Site, release: Release, exit_code: int, stdout: str, stderr
     state = NAGIOS_STATES.get(exit_code, "UNKNOWN")
     lines = [ln.rstrip() for ln in stdout.splitlines() if ln.strip()]
     line = lines[0].strip() if lines else ""
+    if not _NAGIOS_PREFIX.match(line):
+        state = "UNKNOWN"  # no status line: the probe did not get to say (a crash, no Python)
     # "PREVIEW_CLIENT OK - text | perfdata": the state is a column of its own, keep the text
     summary = _NAGIOS_PREFIX.sub("", line.split("|", 1)[0].strip())
     if not summary:
@@ -182,6 +187,7 @@ def push_to_site(
     The open transport is put in *running* (by site name) while it works, so that the
     controller can interrupt it; a site interrupted that way is INTERRUPTED."""
     warnings: list[str] = []
+    notes: list[str] = []  # what the push itself did at the site, for the long output
 
     def interrupted(summary: str, seconds: float = 0.0, output: str = "") -> Outcome:
         return Outcome(site.name, release.component, release.version, INTERRUPTED, summary,
@@ -196,8 +202,6 @@ def push_to_site(
             if bundle is not None:
                 t.ensure_probe(bundle)
             incoming = incoming_dir(site, release)
-            if carry_tarball:
-                t.put_file(repo.path_of(release.tarball), f"{incoming}/{release.tarball}")
             if index.signature is not None:
                 t.put_bytes(index.signature, f"{incoming}/{SIGNATURE_NAME}")
             t.put_bytes(index.data, f"{incoming}/{INDEX_NAME}")
@@ -206,16 +210,19 @@ def push_to_site(
                 warnings = site_file_differences(t, site_file)
             if stop is not None and stop.is_set():
                 return interrupted("interrupted before the probe ran")
-            res = t.run(
-                "check_preview_client",
-                probe_args(
-                    t, release, t.site_path(incoming), timeout, site_file=site_file is not None
-                )
-                + list(probe_extra),  # fmt: skip
-                timeout=timeout + 30,
+            args = probe_args(
+                t, release, t.site_path(incoming), timeout, site_file=site_file is not None
             )
+            stream = None
+            if carry_tarball:  # streamed when the probe asks for it (probes/_pushed.py)
+                stream = StreamFeed(repo.path_of(release.tarball))
+                args.append("--push-stream")
+            res = t.run("check_preview_client", args + list(probe_extra),
+                        timeout=timeout + 30, stream=stream)  # fmt: skip
             outcome = outcome_of(site, release, res.exit_code, res.stdout, res.stderr,
                                  res.seconds)  # fmt: skip
+            if stream is not None and stream.describe():
+                notes.append(stream.describe())
             if stop is not None and stop.is_set() and outcome.state == "UNKNOWN":
                 outcome = interrupted(outcome.summary, outcome.seconds, outcome.output)
     except (PPSError, OSError) as e:
@@ -228,10 +235,10 @@ def push_to_site(
     finally:
         if running is not None:
             running.pop(site.name, None)
-    if warnings:
-        note = "\n".join(f"warning: {w}" for w in warnings)
+    said = [f"warning: {w}" for w in warnings] + notes
+    if said:
         outcome = Outcome(**{**outcome.__dict__,
-                             "output": (note + "\n" + outcome.output).strip()})  # fmt: skip
+                             "output": "\n".join([*said, outcome.output]).strip()})  # fmt: skip
     return outcome
 
 

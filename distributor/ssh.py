@@ -30,7 +30,13 @@ from typing import Any
 
 import paramiko
 
-from distributor.transport import RunResult, Transport, TransportError
+from distributor.transport import (
+    RunResult,
+    StreamFeed,
+    Transport,
+    TransportError,
+    take_stream_request,
+)
 from pps.errors import BadInput
 from pps.inventory import Site
 
@@ -186,16 +192,27 @@ class SshTransport(Transport):
                 f.set_pipelined(True)
                 for chunk in chunks(offset):
                     f.write(chunk)
+            # A pipelined write can fail without a word (a full disk): the size tells.
+            written = self.sftp.stat(part).st_size
+            if written != size:
+                raise OSError(errno.EIO, f"{written} of {size} bytes written")
             self.sftp.posix_rename(part, path)
         except OSError as e:
             free = self._free_bytes(path.rsplit("/", 1)[0] or "/")
             full = getattr(e, "errno", None) == errno.ENOSPC or "No space" in str(e)
-            if full or (free is not None and free < size - offset):
-                said = f" ({free >> 20} MiB free)" if free is not None else ""
+            self._remove_quietly(part)
+            if full or (free is not None and free < size - offset + (1 << 20)):
+                said = f" ({free >> 10} KiB free)" if free is not None else ""
                 raise TransportError(
                     f"site {self.site.name}: no space left for {path}{said}"
                 ) from None
             raise TransportError(f"site {self.site.name}: cannot write {path}: {e}") from None
+
+    def _remove_quietly(self, path: str) -> None:
+        try:
+            self.sftp.remove(path)
+        except OSError:
+            pass
 
     def _free_bytes(self, directory: str) -> int | None:
         """Free bytes where *directory* is (``df``; SFTP reports a full disk as 'Failure')."""
@@ -249,7 +266,9 @@ class SshTransport(Transport):
             pass  # already there
 
     # -- programs
-    def run(self, program: str, args: list[str], timeout: float) -> RunResult:
+    def run(
+        self, program: str, args: list[str], timeout: float, stream: StreamFeed | None = None
+    ) -> RunResult:
         if not hasattr(self, "pyz"):
             raise TransportError(f"site {self.site.name}: the probe was not uploaded")
         target = {"check_preview_client": self.pyz, GIP_NAME: self.gip}.get(program)
@@ -271,6 +290,7 @@ class SshTransport(Transport):
         channel.settimeout(1.0)
         out, err = bytearray(), bytearray()
         pid_seen = False
+        sender: threading.Thread | None = None
         deadline = start + timeout
         while True:
             if time.monotonic() > deadline:
@@ -290,6 +310,13 @@ class SshTransport(Transport):
                             self._running = (channel, int(first))
             elif channel.recv_stderr_ready():
                 err += channel.recv_stderr(65536)
+                if stream is not None and sender is None:
+                    request = take_stream_request(err)
+                    if request is not None:
+                        sender = threading.Thread(
+                            target=_feed_channel, args=(stream, request, channel), daemon=True
+                        )
+                        sender.start()
             elif channel.exit_status_ready() and not channel.recv_ready():
                 while channel.recv_stderr_ready():
                     err += channel.recv_stderr(65536)
@@ -300,6 +327,8 @@ class SshTransport(Transport):
         with self._lock:
             self._running = None
         channel.close()
+        if sender is not None:
+            sender.join(timeout=5)
         if code == -1:  # no exit status: the connection dropped
             raise TransportError(f"site {self.site.name}: the connection dropped during {program}")
         return RunResult(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
@@ -335,6 +364,25 @@ class SshTransport(Transport):
                 self._sftp.close()
         finally:
             self.client.close()
+
+
+def _feed_channel(stream: StreamFeed, request: bytes, channel: Any) -> None:
+    """Send the answer to the probe's stream request on *channel*'s stdin, then EOF.  Waits on
+    the site's window as long as the channel is open (the site unpacks as fast as it can)."""
+    try:
+        for piece in stream.answer(request):
+            view = memoryview(piece)
+            while view:
+                try:
+                    sent = channel.send(view)
+                except socket.timeout:
+                    continue  # the site's window is full: it is still unpacking
+                if sent == 0:
+                    return  # the channel is closed: the run's exit says why
+                view = view[sent:]
+        channel.shutdown_write()
+    except (OSError, EOFError, paramiko.SSHException):
+        pass  # the run ended (or the connection did): its exit status says what happened
 
 
 def _file_chunks(path: Path, offset: int) -> Any:

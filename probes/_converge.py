@@ -73,6 +73,10 @@ def converge(req: Request) -> Outcome:
     run = Run(req)
     prepare(run)
     source = open_source(req.repository, signed=bool(req.public_key), deadline=req.deadline)
+    if req.push_stream:
+        from probes._pushed import PushedSource
+
+        source = PushedSource(req.repository, req.deadline)
     try:
         index = run.read_index(source)
     except TrustError as e:

@@ -66,6 +66,8 @@ class Request(Record):
     retire_grace: float = 86400.0
     #: ``time.monotonic()`` by which the whole run must be over.
     deadline: float = float("inf")
+    #: The tarball comes on stdin from the push running the probe (probes/_pushed.py).
+    push_stream: bool = False
 
     def __post_init__(self) -> None:
         if self.component or self.version:

@@ -66,6 +66,12 @@ OPTIONS = (
         metavar="PATH_OR_URL",
     ),
     Option(
+        "push-stream",
+        "The tarball comes on standard input from the push that runs this probe (asked for on "
+        "standard error, resumed when cut); --repository names the push's incoming directory.",
+        kind="flag",
+    ),
+    Option(
         "preview-root",
         "The directory preview versions are installed under, beside production (default "
         f"{DEFAULTS['preview_root']}); the probe writes nothing else except the tags files.",
@@ -168,6 +174,8 @@ def build_request(args: SimpleNamespace, started: float) -> Request:
             raise BadInput(f"{flag} is needed ({why})")
     check_layout(values)
     root = Path(values["preview_root"])
+    if args.push_stream:
+        _check_incoming(values["repository"], root)
     return Request(
         component=args.component or "",
         version=args.version or "",
@@ -185,4 +193,17 @@ def build_request(args: SimpleNamespace, started: float) -> Request:
         max_unpacked_bytes=values["max_unpacked_bytes"],
         retire_grace=values["retire_grace"],
         deadline=started + args.timeout,
+        push_stream=bool(args.push_stream),
     )
+
+
+def _check_incoming(repository: str, root: Path) -> None:
+    """A streamed tarball is kept only in a push's own incoming area, never in a mirror."""
+    import os
+
+    incoming = os.path.join(os.path.abspath(root), ".pps", "incoming")
+    where = os.path.abspath(repository)
+    if os.path.dirname(where) != incoming or "://" in repository:
+        raise BadInput(
+            f"--push-stream needs --repository {incoming}/<component>-<version>, not {repository!r}"
+        )

@@ -234,32 +234,47 @@ def test_a_cut_upload_is_resumed_by_the_next_push(ssh_grid) -> None:
     (part,) = part_dir.rglob("*.tar.gz.part")
     cut_at = part.stat().st_size
 
-    again = grid.invoke("push", "tool", "1.0")
+    again = grid.invoke("push", "tool", "1.0", "--json")
 
     assert results[0].exit_code == 1
     assert _states(results[0].output) == {"ALPHA": "UNKNOWN"}
     assert again.exit_code == 0, again.output
-    assert cut_at > 0 and not part.exists()
+    (outcome,) = json.loads(again.stdout)["outcomes"]
+    size = next((grid.root / "repo").rglob("*.tar.gz")).stat().st_size
+    assert 0 < cut_at < size
+    assert f"tarball: resumed at byte {cut_at} of {size}" in outcome["output"]
+    assert not part.exists()
     assert "VO-dteam-PPS-tool-1.0" in grid.tags("ALPHA")
 
 
-def test_a_full_remote_disk_fails_the_site_with_the_reason(ssh_grid) -> None:
+@pytest.mark.parametrize(
+    ("size", "state", "reason"),
+    [
+        ("2m", "CRITICAL", "not enough free space in"),  # the probe fits, the release does not
+        ("64k", "UNKNOWN", "site ALPHA: no space left for"),  # not even the probe fits
+    ],
+    ids=["release-too-large", "probe-too-large"],
+)
+def test_a_full_remote_disk_fails_the_site_with_the_reason(ssh_grid, size, state, reason) -> None:
     grid = ssh_grid(["ALPHA"])
     grid.release(payload=8 << 20)
     preview = grid.site_root("ALPHA") / "opt/pps/preview"
     preview.mkdir(parents=True)
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs",
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs",
                               str(preview)], capture_output=True, text=True)  # fmt: skip
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small file system here: {mounted.stderr.strip()}")
     try:
         result = grid.invoke("push", "tool", "1.0")
+        left = sorted(p.name for p in preview.rglob("*") if p.is_file())
     finally:
         subprocess.run(["umount", "-l", str(preview)], check=False)
 
-    assert result.exit_code == 1
-    assert _states(result.output) == {"ALPHA": "UNKNOWN"}
-    assert "site ALPHA: no space left for" in result.output
+    assert result.exit_code == 1, (result.output, left)
+    assert _states(result.output) == {"ALPHA": state}
+    assert reason in result.output
+    assert grid.tags("ALPHA") == []
+    assert not [name for name in left if name.endswith((".part", ".tar.gz"))]
 
 
 def test_ctrl_c_stops_the_remote_probes_which_release_their_locks(ssh_grid) -> None:
@@ -347,11 +362,9 @@ def test_the_gip_provider_runs_at_ssh_sites_for_the_bulletin(ssh_grid, tmp_path)
     shutil.rmtree(tmp_path / "bulletin")
 
 
-def test_a_bad_leftover_upload_is_caught_by_the_site_and_the_next_push_starts_over(
-    ssh_grid,
-) -> None:
-    """A cut upload is resumed from what is there; if that was damaged, the site's sha256
-    check refuses the tarball, and the push after it sends the whole file again."""
+def test_a_damaged_leftover_is_not_resumed_the_push_sends_everything(ssh_grid) -> None:
+    """A cut stream is resumed from what the site kept only when the push's own first bytes
+    hash the same: a damaged leftover is dropped and the whole tarball goes."""
     grid = ssh_grid(["ALPHA"])
     grid.release()
     tarball = next((grid.root / "repo").rglob("*.tar.gz"))
@@ -360,10 +373,13 @@ def test_a_bad_leftover_upload_is_caught_by_the_site_and_the_next_push_starts_ov
     part.parent.mkdir(parents=True)
     part.write_bytes(b"\0" * (tarball.stat().st_size // 2))  # a damaged first half
 
-    first = grid.invoke("push", "tool", "1.0")
-    second = grid.invoke("push", "tool", "1.0")
+    result = grid.invoke("push", "tool", "1.0", "--json")
 
-    assert first.exit_code == 1
-    assert "checksum mismatch for tool 1.0" in first.output
-    assert second.exit_code == 0, second.output
+    assert result.exit_code == 0, result.output
+    (outcome,) = json.loads(result.stdout)["outcomes"]
+    assert f"tarball: streamed, {tarball.stat().st_size} bytes (the site's" in outcome["output"]
+    assert "did not match: dropped" in outcome["output"]
     assert "VO-dteam-PPS-tool-1.0" in grid.tags("ALPHA")
+    assert not part.exists()
+    kept = part.with_name(tarball.name)
+    assert kept.read_bytes() == tarball.read_bytes()  # the site's copy, for its Nagios
