@@ -208,8 +208,8 @@ def test_remove_asks_before_it_withdraws_anything(grid: Grid) -> None:
 
 @pytest.mark.parametrize(
     "case",
-    ["config-is-a-directory", "config-not-utf8", "repository-is-a-file", "store-corrupt",
-     "store-is-a-directory", "store-from-a-newer-pps"],
+    ["config-is-a-directory", "config-not-utf8", "repository-is-a-file", "repository-missing",
+     "store-corrupt", "store-is-a-directory", "store-from-a-newer-pps"],
 )  # fmt: skip
 def test_the_operators_own_files_are_refused_with_one_line(
     grid: Grid, case: str, tmp_path: Path
@@ -227,6 +227,8 @@ def test_the_operators_own_files_are_refused_with_one_line(
     elif case == "repository-is-a-file":
         (tmp_path / "a-file").write_text("x")
         config.write_text(text.replace('path = "repo"', f'path = "{tmp_path / "a-file"}"', 1))
+    elif case == "repository-missing":
+        config.write_text(text.replace('path = "repo"', f'path = "{tmp_path / "typo"}"', 1))
     else:
         store = grid.root / "pps-state.sqlite"
         if case == "store-corrupt":
@@ -241,11 +243,16 @@ def test_the_operators_own_files_are_refused_with_one_line(
             db.commit()
             db.close()
 
-    result = CliRunner().invoke(cli, ["--config", str(config), "status"])
+    commands = [["status", "tool", "1.0"], ["push", "tool", "1.0"]]
+    if not case.startswith("store"):
+        commands.append(["release", "list"])  # reads no store
+    for command in commands:
+        result = CliRunner().invoke(cli, ["--config", str(config), *command])
 
-    assert result.exit_code == 2, result.output
-    assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
-    assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert result.exit_code == 2, (command, result.output)
+        assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not (tmp_path / "typo").exists()
 
 
 def test_a_store_written_by_the_landed_pps_is_migrated_and_kept(grid: Grid) -> None:

@@ -72,7 +72,15 @@ class State:
 
     @property
     def repo(self) -> Repository:
-        return Repository(self.config.repository)
+        """The configured repository; one that does not exist yet is bad input (only
+        ``pps repo init`` makes one, so a mistyped path never grows a repository)."""
+        found = Repository(self.config.repository)
+        if not found.index_path.is_file():
+            raise BadInputError(
+                f"{found.root} is not a pps repository (no {found.index_path.name}): create it "
+                "with 'pps repo init'"
+            )
+        return found
 
     def store(self) -> Any:
         from distributor.state import StateStore

@@ -118,8 +118,9 @@ def push(
     beside production, runs the local tests and publishes (or withdraws) the tag.  Sites that
     are already OK for this version are skipped unless --force.  Ctrl-C stops the push: no new
     site starts, the running probes stop (UNKNOWN, lock released) and their sites are recorded
-    as INTERRUPTED; 'pps push' again goes on.  Exits 0 only when every targeted site is OK or
-    WARNING, 1 when one failed, 130 when interrupted.
+    as INTERRUPTED; 'pps push' again goes on.  Exits 0 only when every targeted site is OK
+    (a WARNING site, e.g. one waiting for its configuration hook, is not), 1 otherwise, 130
+    when interrupted.
 
     \b
     Examples:
@@ -176,18 +177,18 @@ def push(
             for line in o.output.splitlines():
                 if line.startswith("warning: "):
                     click.echo(f"{o.site}: {line}", err=True)
-        ok = len(report.outcomes) - len(report.failed)
-        click.echo(f"{ok}/{len(todo)} site(s) without failure")
-        if report.failed:
-            click.echo("failed:")
-            for o in report.failed:
+        not_ok = [o for o in report.outcomes if o.state != "OK"]
+        click.echo(f"{len(report.outcomes) - len(not_ok)}/{len(todo)} site(s) OK")
+        if not_ok:
+            click.echo("not OK:")
+            for o in not_ok:
                 click.echo(f"  {o.site}: {o.state}: {o.summary}")
         if report.stopped:
             left = ", ".join(report.not_started) or "none"
             click.echo(f"stopped early ({report.stopped}); not started: {left}")
     if report.stopped == "interrupted":
         sys.exit(130)
-    if report.failed or report.not_started:
+    if any(o.state != "OK" for o in report.outcomes) or report.not_started:
         sys.exit(1)
 
 

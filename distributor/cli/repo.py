@@ -13,6 +13,7 @@ from distributor.cli import (
     cli,
     pass_state,
 )
+from pps.repository import Repository
 
 
 @cli.group(cls=PPSGroup)
@@ -30,8 +31,9 @@ def repo_init(state: State) -> None:
     """
     from distributor.signing import init_repository
 
-    init_repository(state.repo, state.config.signing_key)
-    click.echo(f"made the repository {state.repo.root}")
+    repo = Repository(state.config.repository)
+    init_repository(repo, state.config.signing_key)
+    click.echo(f"made the repository {repo.root}")
 
 
 @repo.command("keygen")
