@@ -297,3 +297,44 @@ def test_status_checks_the_names_it_is_given(grid: Grid) -> None:
     assert unknown.output == "Error: no component 'nosuch' in the repository\n"
     assert "component 'to/ol' is not valid" in bad.output
     assert "no release tool 9.9 in the repository" in version.output
+
+
+def _push_output(grid: Grid, *, tty: bool) -> tuple[int, str]:
+    """Run ``pps push --force`` as a program, its stderr a terminal (a pty) or a pipe."""
+    import pty
+
+    argv = [sys.executable, "-m", "distributor.cli", "--config", str(grid.config), "push",
+            "tool", "1.0", "--parallel", "1", "--force"]  # fmt: skip
+    if not tty:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+        return done.returncode, done.stderr
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=secondary)
+    os.close(secondary)
+    seen = b""
+    while True:
+        try:
+            block = os.read(primary, 4096)
+        except OSError:  # EIO: the other end closed
+            break
+        if not block:
+            break
+        seen += block
+    os.close(primary)
+    return proc.wait(timeout=120), seen.decode()
+
+
+def test_progress_is_a_bar_on_a_terminal_and_a_line_per_site_otherwise(grid: Grid) -> None:
+    _release(grid)
+
+    code, bar = _push_output(grid, tty=True)
+    again, lines = _push_output(grid, tty=False)
+
+    assert code == 0 and again == 0
+    assert "\r[" + "-" * 30 + "] 0/4 done, 0 failed, 1 running" in bar
+    assert "\r[" + "#" * 30 + "] 4/4 done, 0 failed, 0 running" in bar
+    assert "[1/4]" not in bar
+    assert "\r" not in lines and "#" not in lines
+    assert [line.split(" (")[0] for line in lines.splitlines()[1:]] == [
+        "[1/4] ALPHA: OK", "[2/4] BRAVO: OK", "[3/4] CHARLIE: OK", "[4/4] DELTA: OK",
+    ]  # fmt: skip

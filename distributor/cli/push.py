@@ -62,11 +62,16 @@ def _stop_on_signals(stop: Any) -> None:
     """Ctrl-C or SIGTERM: stop the push (once); a second one is ignored, without a traceback."""
 
     def handler(signum: int, _frame: Any) -> None:
+        # From now on the signals are ignored by the kernel itself: Python puts its default
+        # handlers back while it shuts down, and a second Ctrl-C landing then would kill the
+        # push (exit -2) after it recorded everything; SIG_IGN is left as it is.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
         if stop.is_set():
             return
         stop.set()
         click.echo("\nstopping: no new site starts, running probes are told to stop "
-                   "(a few seconds)...", err=True)  # fmt: skip
+                   "(a few seconds; another Ctrl-C changes nothing)...", err=True)  # fmt: skip
 
     if threading.current_thread() is not threading.main_thread():
         return  # only the main thread may take signals (the CLI called from a program's thread)
