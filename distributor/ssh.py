@@ -130,6 +130,11 @@ class SshTransport(Transport):
                     f"site {site.name}: no SSH server answered at {where} within {timeout:g}s "
                     "(timed out)"
                 ) from None
+            if "No authentication methods available" in text:
+                raise TransportError(
+                    f"site {site.name}: authentication as {where} impossible: no 'identity' in "
+                    "the inventory and no key in the SSH agent (SSH_AUTH_SOCK)"
+                ) from None
             if "not found in known_hosts" in text:
                 raise TransportError(
                     f"site {site.name}: the host key of {site.host}:{site.port} is unknown "

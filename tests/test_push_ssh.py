@@ -47,7 +47,7 @@ class SshGrid:
     def site_root(self, name: str) -> Path:
         return self.bed.site(name).root if name not in self.extra else self.root / name
 
-    def write(self, timeout: float = 5.0) -> None:
+    def write(self, timeout: float = 5.0, *, identity: bool = True) -> None:
         lines = ['[repository]\npath = "repo"\n']
         names = [s.name for s in self.bed.sites] + list(self.extra)
         for name in names:
@@ -65,7 +65,7 @@ class SshGrid:
                 host = "127.0.0.1"
                 port = {port}
                 user = "root"
-                identity = "{self.bed.identity}"
+                {f'identity = "{self.bed.identity}"' if identity else ""}
                 known_hosts = "{self.bed.known_hosts}"
                 python = "{self.python}"
                 connect_timeout = {timeout}
@@ -383,3 +383,27 @@ def test_a_damaged_leftover_is_not_resumed_the_push_sends_everything(ssh_grid) -
     assert not part.exists()
     kept = part.with_name(tarball.name)
     assert kept.read_bytes() == tarball.read_bytes()  # the site's copy, for its Nagios
+
+
+def test_without_an_identity_the_operators_ssh_agent_authenticates(ssh_grid, monkeypatch) -> None:
+    grid = ssh_grid(["ALPHA"])
+    grid.write(identity=False)
+    grid.release()
+    agent = require("/usr/bin/ssh-agent", "openssh-client")
+    started = subprocess.run([agent, "-s"], capture_output=True, text=True, check=True)
+    env = dict(line.split(";", 1)[0].split("=", 1) for line in started.stdout.splitlines()
+               if line.startswith(("SSH_AUTH_SOCK=", "SSH_AGENT_PID=")))  # fmt: skip
+    try:
+        monkeypatch.setenv("SSH_AUTH_SOCK", env["SSH_AUTH_SOCK"])
+        refused = grid.invoke("push", "tool", "1.0")  # an empty agent: no key to offer
+        subprocess.run(["ssh-add", "-q", str(grid.bed.identity)], check=True,
+                       env={**os.environ, **env})  # fmt: skip
+        pushed = grid.invoke("push", "tool", "1.0")
+    finally:
+        subprocess.run(["kill", env["SSH_AGENT_PID"]], check=False)
+
+    assert refused.exit_code == 1
+    assert "site ALPHA: authentication as root@127.0.0.1:" in refused.output
+    assert "no key in the SSH agent (SSH_AUTH_SOCK)" in refused.output
+    assert pushed.exit_code == 0, pushed.output
+    assert "VO-dteam-PPS-tool-1.0" in grid.tags("ALPHA")
