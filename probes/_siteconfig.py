@@ -17,6 +17,13 @@
     max_unpacked_bytes = 8589934592         # refuse tarballs unpacking to more (default 8 GiB)
     retire_grace = 86400                    # seconds a retired tree is kept (default 1 day)
 
+    [glue]                                  # what pps-gip-provider publishes beyond the tags
+    manager_id = "ce01.pi.infn.it_ComputingElement_Manager"  # GLUE 2.0 ComputingManager
+    validity = 3600                         # GLUE2EntityValidity, seconds
+    glue2_parent = "GLUE2GroupID=resource,o=glue"  # the DN the ApplicationEnvironments go under
+    publish_cluster = false                 # provider mode: also the GlueCluster entry
+    physical_cpus = 0                       # ... and the SubCluster's values: see GLUE_KEYS
+
 Command-line flags override the file (for tests and one-off runs).  The file is strict: an
 unknown key, a value of the wrong type or a dangerous path is one line naming it, and the probe
 then changes nothing (UNKNOWN).  Imported on every run: standard library only, TOML parsed with
@@ -63,10 +70,23 @@ SYSTEM_DIRS = frozenset(
     /etc/grid-security""".split()
 )
 
+#: The ``[glue]`` table (read by the GIP provider; the probe only checks it): the GLUE values of
+#: the subcluster beyond its tags.  Defaults: ``pps.glue.SubClusterInfo`` and the provider.
+GLUE_INTS = ("physical_cpus", "logical_cpus", "smp_size", "processor_clock_speed", "ram_size",
+             "virtual_size", "benchmark_si00", "benchmark_sf00", "validity")  # fmt: skip
+GLUE_BOOLS = ("inbound_ip", "outbound_ip", "publish_cluster")
+GLUE_STRINGS = ("subcluster_name", "platform_type", "os_name", "os_release", "os_version",
+                "processor_vendor", "processor_model", "info_service_url", "manager_id",
+                "glue2_parent")  # fmt: skip
+GLUE_PATHS = ("wn_tmp_dir", "tmp_dir")
+GLUE_KEYS = frozenset((*GLUE_INTS, *GLUE_BOOLS, *GLUE_STRINGS, *GLUE_PATHS))
+#: GLUE 1.3 integers are 32-bit (Int32).
+_INT32_MAX = (1 << 31) - 1
+
 _PATHS = ("preview_root", "info_dir", "profile_d", "config_hook")
 _STRINGS = ("site", "subcluster", "cluster", "repository", "public_key", "test_user")
 _SIZES = ("max_release_bytes", "max_unpacked_bytes")
-KEYS = frozenset(("vos", "retire_grace", *_PATHS, *_STRINGS, *_SIZES))
+KEYS = frozenset(("vos", "retire_grace", "glue", *_PATHS, *_STRINGS, *_SIZES))
 _USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\Z")
 
 
@@ -215,9 +235,59 @@ def check_values(data: dict[str, Any], *, flags: bool = False) -> dict[str, Any]
             out[key] = _int(key, value, minimum=1)
         elif key == "retire_grace":
             out[key] = _int(key, value, minimum=0)
+        elif key == "glue":
+            out[key] = check_glue(value)
         else:
             out[key] = _string(key, value)
     return out
+
+
+def check_glue(table: Any) -> dict[str, Any]:
+    """The checked ``[glue]`` table: GLUE 1.3 strings are IA5 (ASCII), integers Int32."""
+    if not isinstance(table, dict):
+        raise SiteConfigError(f"'glue' must be a table ([glue]), got {table!r}")
+    unknown = sorted(set(table) - GLUE_KEYS)
+    if unknown:
+        raise SiteConfigError(
+            f"unknown key 'glue.{unknown[0]}' (known: {', '.join(sorted(GLUE_KEYS))})"
+        )
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"glue.{key}"
+        if key in GLUE_INTS:
+            value = _int(name, value, minimum=1 if key == "validity" else 0)
+            if value > _INT32_MAX:
+                raise SiteConfigError(f"{name!r} must be at most {_INT32_MAX}, got {value!r}")
+        elif key in GLUE_BOOLS:
+            if not isinstance(value, bool):
+                raise SiteConfigError(f"{name!r} must be true or false, got {value!r}")
+        else:
+            value = _glue_string(name, value)
+            if key in GLUE_PATHS and not value.startswith("/"):
+                raise SiteConfigError(f"{name!r} must be an absolute path, got {value!r}")
+            if key == "manager_id" and " " in value:
+                raise SiteConfigError(f"{name!r} must be an ID without spaces, got {value!r}")
+            if key == "glue2_parent" and not re.search(r",\s*o=glue\Z", value, re.IGNORECASE):
+                raise SiteConfigError(
+                    f"{name!r} must be a DN under o=glue (e.g. GLUE2GroupID=resource,o=glue), "
+                    f"got {value!r}"
+                )
+        out[key] = value
+    return out
+
+
+def _glue_string(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise SiteConfigError(f"{name!r} must be a non-empty string, got {value!r}")
+    if not all(" " <= c <= "~" for c in value) or value != value.strip():
+        raise SiteConfigError(
+            f"{name!r} must be printable ASCII without leading or trailing spaces (GLUE 1.3 "
+            f"values are IA5 strings), got {value!r}"
+        )
+    if "dn:" in value:
+        raise SiteConfigError(f"{name!r} must not contain 'dn:' (bdii-update would take it "
+                              f"for the start of an entry), got {value!r}")  # fmt: skip
+    return value
 
 
 def _checked(check: Any, key: str, value: Any) -> Any:

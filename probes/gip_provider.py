@@ -1,12 +1,25 @@
-"""Print the preview tags of one subcluster as GLUE 1.3 and GLUE 2.0 LDIF (a GIP provider).
+"""Print the preview tags of one subcluster as GLUE LDIF, for bdii-update (a GIP provider or
+plugin).
 
-bdii-update runs it every few minutes.  Every tag in the subcluster's tags files (every VO
-directory, and the legacy <info-dir>/<vo>/<vo>.list files) is published as a live
-RunTimeEnvironment (GLUE 2.0 state installedverified); versions whose state record says broken
-are published in GLUE 2.0 only, as installedbroken, for each VO they were tagged for, and retired
-ones (tree kept for its grace period) as pendingremoval.  Tokens that are not printable ASCII
-are not published (with a warning).  A missing
-info dir or preview root is not an error: the subcluster is published with what there is.
+Provider mode (the default; install it in BDII_PROVIDER_DIR): full entries.  The GLUE 1.3
+SubCluster entry with every value a SubCluster publishes (from the site file's [glue] table,
+documented defaults otherwise), the live tags as its RunTimeEnvironment values, and one GLUE 2.0
+ApplicationEnvironment per tag with its state.  Use it where nothing else publishes the
+subcluster; --glue2-only prints the GLUE 2.0 entries alone.
+
+Plugin mode (--mode plugin; install it in BDII_PLUGIN_DIR): only a change record adding the
+live tags to the RunTimeEnvironment values of the SubCluster entry the site's own CE provider
+publishes under the same DN; bdii-update merges it into that entry.  GLUE 2.0 entries cannot come
+from a plugin (bdii-update only merges a plugin's records into entries a provider printed), so a
+plugin-mode site also installs '--glue2-only' as a provider.
+
+Tags: every tag in the subcluster's tags files (every VO directory, and the legacy
+<info-dir>/<vo>/<vo>.list files) is live: GLUE 2.0 state installedverified, installednotverified
+while the probe's last tests of the version could not complete.  Versions whose state record says
+broken are published in GLUE 2.0 only, as installedbroken, for each VO they were tagged for, and
+retired ones (tree kept for its grace period) as pendingremoval.  Tokens that are not printable
+ASCII, or that contain 'dn:', are not published (with a warning).  A missing info dir or preview
+root is not an error: the subcluster is published with what there is.
 """
 
 from __future__ import annotations
@@ -14,27 +27,37 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from pps.errors import BadInput, PPSError
 from pps.glue import (
+    DEFAULT_VALIDITY,
+    GLUE2_SUFFIX,
     STATE_BROKEN,
+    STATE_NOT_VERIFIED,
     STATE_PENDING_REMOVAL,
     STATE_VERIFIED,
     PublishedTag,
+    SubClusterInfo,
+    is_utc_timestamp,
+    utc_timestamp,
+    write_plugin_ldif,
     write_site_ldif,
 )
 from pps.names import check_site_name, check_subcluster, parse_version_tag, version_tag
 from probes._site import SiteLayout
-from probes._state import BROKEN, RETIRED, StateRecord, iter_state_files, read_state
+from probes._siteconfig import DEFAULT_PATH, DEFAULTS, read_site_file
+from probes._state import BROKEN, RETIRED, VERIFIED, StateRecord, iter_state_files, read_state
 from probes._tagsfile import parse_tags, tags_files_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import NoReturn
+    from typing import Any, NoReturn
 
 PROG = "pps-gip-provider"
+MODES = ("provider", "plugin")
 #: What a tag may look like to be published: printable ASCII, no spaces (GLUE 1.3 IA5 values).
 _PUBLISHABLE = re.compile(r"[!-~]{1,255}\Z")
 
@@ -57,24 +80,51 @@ def state_records(preview_root: Path) -> list[StateRecord]:
     return records
 
 
+def _removal_date(record: StateRecord, retire_grace: int) -> str:
+    """When a retired version's tree goes: its retirement plus the grace period."""
+    if not record.retired_at or not is_utc_timestamp(record.retired_at):
+        return ""
+    import calendar  # only for retired versions
+
+    retired = calendar.timegm(time.strptime(record.retired_at, "%Y-%m-%dT%H:%M:%SZ"))
+    return utc_timestamp(retired + retire_grace)
+
+
 def site_tags(
-    info_dir: Path, subcluster: str, records: Sequence[StateRecord]
+    info_dir: Path,
+    subcluster: str,
+    records: Sequence[StateRecord],
+    retire_grace: int = DEFAULTS["retire_grace"],
 ) -> list[PublishedTag]:
-    """The tags to publish for *subcluster*: the tags files, then broken versions."""
-    versions: dict[str, str] = {}
-    broken: dict[str, PublishedTag] = {}
+    """The tags to publish for *subcluster*: the tags files, then broken and retired versions.
+
+    The probe's state record of a tagged version says its GLUE 2.0 state: verified ->
+    installedverified, broken -> installedbroken, retired -> pendingremoval, anything else (tests
+    that could not complete, the tag kept one more run) -> installednotverified.  Tags without a
+    record (capability tags, tags pps did not write) are installedverified."""
+    by_tag: dict[str, tuple[str, StateRecord]] = {}
     for r in records:
         for vo in r.vos:
             try:
                 tag = version_tag(vo, r.component, r.version)
             except BadInput:
                 continue
-            versions[tag.casefold()] = r.version
-            if r.status == BROKEN:
-                broken[tag.casefold()] = PublishedTag(tag, STATE_BROKEN, r.version)
-            elif r.status == RETIRED:
-                broken[tag.casefold()] = PublishedTag(tag, STATE_PENDING_REMOVAL, r.version)
-    published: dict[str, PublishedTag] = {}
+            by_tag[tag.casefold()] = (tag, r)
+
+    def published(tag: str, record: StateRecord | None, version: str) -> PublishedTag:
+        if record is None:
+            return PublishedTag(tag, STATE_VERIFIED, version)
+        state = {VERIFIED: STATE_VERIFIED, BROKEN: STATE_BROKEN, RETIRED: STATE_PENDING_REMOVAL}
+        installed = record.installed_at or ""
+        return PublishedTag(
+            tag,
+            state.get(record.status, STATE_NOT_VERIFIED),
+            record.version,
+            installed=installed if is_utc_timestamp(installed) else "",
+            removal=_removal_date(record, retire_grace) if record.status == RETIRED else "",
+        )
+
+    out: dict[str, PublishedTag] = {}
     for _vo, path, content in tags_files_of(info_dir, subcluster):
         if isinstance(content, Exception):
             _warn(f"skipping {path}: {content}")
@@ -83,15 +133,20 @@ def site_tags(
             if not _PUBLISHABLE.match(tag):
                 _warn(f"skipping {tag!r} in {path}: not a RunTimeEnvironment value")
                 continue
-            key = tag.casefold()
-            if key in published:
+            if "dn:" in tag:
+                _warn(f"skipping {tag!r} in {path}: bdii-update cannot carry a value with 'dn:'")
                 continue
-            parsed = parse_version_tag(tag)
-            version = versions.get(key) or (parsed.version if parsed else "")
-            published[key] = PublishedTag(tag, STATE_VERIFIED, version)
-    # The probe's latest verdict wins over a tags file that still lists a broken version.
-    published.update(broken)
-    return sorted(published.values(), key=lambda t: t.tag.casefold())
+            key = tag.casefold()
+            if key not in out:
+                parsed = parse_version_tag(tag)
+                record = by_tag[key][1] if key in by_tag else None
+                out[key] = published(tag, record, parsed.version if parsed else "")
+    # The probe's latest verdict wins over a tags file that still lists a broken version, and
+    # broken or retired versions are published (GLUE 2.0 only) whatever the tags files say.
+    for key, (tag, r) in by_tag.items():
+        if r.status in (BROKEN, RETIRED):
+            out[key] = published(tag, r, r.version)
+    return sorted(out.values(), key=lambda t: t.tag.casefold())
 
 
 class _UsageError(Exception):
@@ -104,11 +159,43 @@ class _Parser(argparse.ArgumentParser):
 
 
 def make_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=__doc__)
-    p.add_argument("--site", required=True, help="The site name (GOCDB), e.g. INFN-PISA.")
-    p.add_argument(
-        "--subcluster", required=True, metavar="ID", help="The GlueSubClusterUniqueID to publish."
+    p = _Parser(
+        prog=PROG,
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="--site, --subcluster, --cluster, --info-dir and --preview-root have keys of the "
+        "same name in the site file (dashes as underscores); a flag given here wins.",
     )
+    p.add_argument(
+        "--mode",
+        choices=MODES,
+        default="provider",
+        help="provider: full GLUE 1.3 + 2.0 entries (default); plugin: only the RTE values, "
+        "merged by bdii-update into the site's own SubCluster entry.",
+    )
+    p.add_argument(
+        "--glue2-only",
+        action="store_true",
+        help="Provider mode: print only the GLUE 2.0 ApplicationEnvironment entries (beside a "
+        "plugin-mode run for GLUE 1.3).",
+    )
+    p.add_argument(
+        "--publish-cluster",
+        action="store_true",
+        default=None,
+        help="Provider mode: also print the GlueCluster entry the SubCluster hangs under (site "
+        "file: [glue] publish_cluster), for a site where nothing else publishes it.",
+    )
+    p.add_argument(
+        "--site-config",
+        metavar="FILE",
+        help=f"The probe's site file (default: {DEFAULT_PATH}, used when it exists).",
+    )
+    p.add_argument(
+        "--no-site-config", action="store_true", help="Read no site file: only the flags."
+    )
+    p.add_argument("--site", help="The site name (GOCDB), e.g. INFN-PISA.")
+    p.add_argument("--subcluster", metavar="ID", help="The GlueSubClusterUniqueID to publish.")
     p.add_argument(
         "--cluster",
         metavar="ID",
@@ -116,29 +203,79 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--info-dir",
-        required=True,
         type=Path,
         metavar="DIR",
-        help="The information directory holding the tags files.",
+        help=f"The information directory holding the tags files (default {DEFAULTS['info_dir']}).",
     )
     p.add_argument(
         "--preview-root",
-        required=True,
         type=Path,
         metavar="DIR",
-        help="The preview root whose state records say which versions are broken.",
+        help="The preview root whose state records say which versions are broken (default "
+        f"{DEFAULTS['preview_root']}).",
     )
     return p
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The site file's values (when there is one) under the flags'."""
+    if args.no_site_config and args.site_config:
+        raise BadInput("--site-config and --no-site-config exclude each other")
+    if args.mode == "plugin" and (args.glue2_only or args.publish_cluster):
+        raise BadInput("--glue2-only and --publish-cluster are for --mode provider")
+    path = args.site_config or DEFAULT_PATH
+    have_file = not args.no_site_config and (args.site_config is not None or Path(path).exists())
+    values: dict[str, Any] = dict(DEFAULTS)
+    if have_file:
+        values.update(read_site_file(path))
+    if args.site is not None:
+        values["site"] = check_site_name(args.site)
+    if args.subcluster is not None:
+        values["subcluster"] = check_subcluster(args.subcluster)
+    if args.cluster is not None:
+        values["cluster"] = check_subcluster(args.cluster, "cluster")
+    for key in ("info_dir", "preview_root"):
+        if getattr(args, key) is not None:
+            values[key] = getattr(args, key)
+    for key in ("site", "subcluster"):
+        if key not in values:
+            why = f"the site file {path} has no {key!r}"
+            if not have_file:
+                why = "--no-site-config" if args.no_site_config else f"no site file at {path}"
+            raise BadInput(f"--{key} is needed ({why})")
+    values.setdefault("cluster", values["subcluster"])
+    return values
+
+
+def render(args: argparse.Namespace, values: dict[str, Any]) -> str:
+    """The LDIF of *values* (settled settings) in the mode *args* ask for."""
+    subcluster = values["subcluster"]
+    records = state_records(Path(values["preview_root"]))
+    tags = site_tags(Path(values["info_dir"]), subcluster, records, values["retire_grace"])
+    common = {"site": values["site"], "cluster": values["cluster"], "subcluster": subcluster}
+    if args.mode == "plugin":
+        return write_plugin_ldif(tags=tags, **common)
+    glue: dict[str, Any] = values.get("glue", {})
+    publish_cluster = args.publish_cluster
+    if publish_cluster is None:
+        publish_cluster = glue.get("publish_cluster", False)
+    info = SubClusterInfo(**{k: glue[k] for k in SubClusterInfo.keys() if k in glue})
+    return write_site_ldif(
+        tags=tags,
+        manager_id=glue.get("manager_id", ""),
+        info=info,
+        glue13=not args.glue2_only,
+        cluster_entry=publish_cluster,
+        validity=glue.get("validity", DEFAULT_VALIDITY),
+        glue2_parent=glue.get("glue2_parent", GLUE2_SUFFIX),
+        **common,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = make_parser().parse_args(argv)
-        site = check_site_name(args.site)
-        subcluster = check_subcluster(args.subcluster)
-        cluster = check_subcluster(args.cluster, "cluster") if args.cluster else subcluster
-        tags = site_tags(args.info_dir, subcluster, state_records(args.preview_root))
-        ldif = write_site_ldif(site=site, cluster=cluster, subcluster=subcluster, tags=tags)
+        ldif = render(args, _settings(args))
     except (_UsageError, PPSError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
