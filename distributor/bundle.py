@@ -2,10 +2,12 @@
 
 ``build_probe_bundle`` writes a zipapp (a ``#!/usr/bin/env python3`` line, then a zip) holding
 the site-side packages (``pps``, ``probes``) and their pure-Python dependencies (``nagiosplugin``,
-and ``tomli`` for sites on Python 3.9/3.10), taken from the operator's environment: ``.py``
-files and ``py.typed`` only, never byte code, compiled extensions, tests or examples.  Its
-``__main__.py`` runs ``check_preview_client``, or the GIP provider when the file is run under a
-name containing ``gip-provider`` (a symlink ``pps-gip-provider``).  ``cryptography``, compiled,
+``tomli`` for sites on Python 3.9/3.10, ``ldap3`` and its ``pyasn1`` for the publication check),
+taken from the operator's environment: ``.py`` files and ``py.typed`` only, never byte code,
+compiled extensions, tests or examples.  Its ``__main__.py`` runs ``check_preview_client``, the
+GIP provider when the file is run under a name containing ``gip-provider`` (a symlink
+``pps-gip-provider``), or ``check_preview_publication`` under a name containing ``publication``
+(a symlink ``check_preview_publication``).  ``cryptography``, compiled,
 is never bundled: a site that pins a signing key installs it from its distribution.
 
 The file is reproducible (entries sorted, one fixed time, fixed permissions), so its sha256 names
@@ -33,7 +35,7 @@ from pps.errors import BadInput, PPSError
 from pps.fsutil import atomic_write
 
 #: The top-level packages the bundle holds: the site-side code and what it needs at run time.
-BUNDLED = ("nagiosplugin", "pps", "probes", "tomli")
+BUNDLED = ("ldap3", "nagiosplugin", "pps", "probes", "pyasn1", "tomli")
 #: Operator-side or compiled packages that must never end up in the bundle.
 NEVER_BUNDLED = frozenset({"certifi", "charset_normalizer", "click", "cryptography", "distributor",
                            "idna", "jinja2", "paramiko", "requests", "urllib3"})  # fmt: skip
@@ -51,7 +53,9 @@ MAIN = """\
 \"\"\"The one-file pps probe, built by 'pps probe-bundle'.
 
 Run as check_preview_client (any name); run under a name containing 'gip-provider' (for example
-a symlink /usr/local/bin/pps-gip-provider to this file), it is the GIP provider instead.
+a symlink /usr/local/bin/pps-gip-provider to this file), it is the GIP provider instead, and
+under a name containing 'publication' (a symlink check_preview_publication) the publication
+check.
 
 Python compiles every module of a zip at every run (zipimport keeps no bytecode): some 50 ms a
 run.  So the first run unpacks the bundle into a cache directory of the account running it
@@ -63,6 +67,7 @@ import os
 import sys
 
 _GIP = "gip-provider" in os.path.basename(sys.argv[0])
+_PUBLICATION = not _GIP and "publication" in os.path.basename(sys.argv[0])
 
 if sys.version_info < %(min_python)r:
     sys.stderr.write(
@@ -136,6 +141,10 @@ if _GIP:
     from probes.gip_provider import main as gip_main
 
     sys.exit(gip_main())
+elif _PUBLICATION:
+    from probes.check_preview_publication import main as publication_main
+
+    publication_main()
 else:
     from probes.check_preview_client import main
 
@@ -179,6 +188,8 @@ def _missing(package: str) -> BundleError:
     why = {
         "tomli": "sites on Python 3.9/3.10 read TOML with it",
         "nagiosplugin": "the probe is a nagiosplugin check",
+        "ldap3": "check_preview_publication reads the BDII with it",
+        "pyasn1": "ldap3 needs it",
     }.get(package, "the probe runs from it")
     return BundleError(
         f"cannot build the one-file probe: {package} is not installed for {sys.executable} "
@@ -218,7 +229,8 @@ def _entry(name: str, date_time: tuple[int, int, int, int, int, int]) -> zipfile
 
 def license_files(package: str) -> dict[str, bytes]:
     """``licenses/<package>/<file>`` for the licence files its distribution ships (the bundle
-    redistributes nagiosplugin, ZPL 2.1, and tomli, MIT, whose licences travel with copies)."""
+    redistributes nagiosplugin, ZPL 2.1, tomli, MIT, ldap3, LGPL 3, and pyasn1, BSD 2-clause,
+    whose licences travel with copies)."""
     import importlib.metadata
 
     try:

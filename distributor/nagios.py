@@ -10,11 +10,14 @@ no PATH and no virtualenv) and the site's own site file, through the custom host
 carries a ``pps-`` prefix and the file brings its own templates, time period and a silent
 contact, so it can be dropped beside a site's configuration (or used alone) and ``nagios4 -v``
 accepts it.  Nagios kills a check after ``service_check_timeout`` (60 s by default): the probe's
-``--timeout`` is kept below it.
+``--timeout`` is kept below it.  With ``publication`` each site also gets a ``pps publication``
+service: ``check_preview_publication`` (installed beside the probe, or a symlink of that name to
+the one-file probe) checks that the site's verified tags are in its BDII.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from collections.abc import Iterable, Sequence
@@ -28,6 +31,10 @@ from pps.repository import Index, Release
 #: Nagios's default service_check_timeout, and the probe timeout kept safely below it.
 NAGIOS_CHECK_TIMEOUT = 60
 DEFAULT_PROBE_TIMEOUT = 50
+#: The publication check asks one BDII: it needs less time than a probe run may take.
+PUBLICATION_TIMEOUT = 30
+PUBLICATION_NAME = "check_preview_publication"
+_BDII_URL = re.compile(r"ldap://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]*):[0-9]{1,5}/?\Z")
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,12 @@ class NagiosOptions:
     contact_group: str = ""
     #: The site's service_check_timeout (nagios.cfg); the probe must stop before it.
     nagios_check_timeout: int = NAGIOS_CHECK_TIMEOUT
+    #: A ``pps publication`` service per site (check_preview_publication).
+    publication: bool = False
+    #: The publication plugin (default: check_preview_publication beside the probe).
+    publication_probe: str = ""
+    #: The BDII it asks (default: the site file's 'bdii', else the site BDII on localhost).
+    bdii: str = ""
 
 
 def default_probe() -> str:
@@ -79,6 +92,21 @@ def at_site(site: Site, path: str) -> str:
     return path
 
 
+def publication_probe(options: NagiosOptions) -> str:
+    """The publication plugin: given, or ``check_preview_publication`` beside the probe (for a
+    ``.pyz`` probe: a symlink of that name to it, which runs the same file as that plugin)."""
+    return options.publication_probe or str(Path(options.probe).with_name(PUBLICATION_NAME))
+
+
+def check_bdii_url(value: str) -> str:
+    """An ``ldap://HOST:PORT`` URL that can go into a command line."""
+    if not _BDII_URL.match(value) or not 0 < int(value.rstrip("/").rsplit(":", 1)[1]) < 65536:
+        raise BadInput(
+            f"bdii {value!r} is not ldap://HOST:PORT (a site BDII: ldap://localhost:2170)"
+        )
+    return _check(value, "bdii")
+
+
 def _block(kind: str, pairs: Sequence[tuple[str, object]]) -> str:
     width = max(len(k) for k, _ in pairs)
     lines = [f"define {kind} {{"]
@@ -100,6 +128,18 @@ def render(
     for value, what in ((options.probe, "probe"), (options.python, "python")):
         if value:
             _check(value, what)
+    if options.bdii and not options.publication:
+        raise BadInput("a BDII is only asked by the publication service: add --publication")
+    if options.publication_probe and not options.publication:
+        raise BadInput("a publication probe is only run by the publication service: add "
+                       "--publication")  # fmt: skip
+    if options.bdii:
+        check_bdii_url(options.bdii)
+    publication = publication_probe(options) if options.publication else ""
+    if publication and not publication.startswith("/"):
+        raise BadInput(f"publication probe {publication!r} must be an absolute path")
+    if publication:
+        _check(publication, "publication probe")
     if options.python and not options.python.startswith("/"):
         raise BadInput(f"python {options.python!r} must be an absolute path")
     if not 0 < options.probe_timeout < options.nagios_check_timeout:
@@ -127,6 +167,10 @@ def render(
         ),
         f"# The probe stops after {options.probe_timeout} s, below Nagios's",
         f"# service_check_timeout of {options.nagios_check_timeout} s.",
+    ]
+    if publication:
+        out.append("# 'pps publication' checks that the site's verified tags are in its BDII.")
+    out += [
         "",
         _block(
             "command",
@@ -140,6 +184,16 @@ def render(
         out.append(_block("command", [
             ("command_name", "pps-check-preview-cleanup"),
             ("command_line", f"{base} --cleanup"),
+        ]))  # fmt: skip
+    if publication:
+        runner = f"{options.python} {publication}" if options.python else publication
+        timeout = min(PUBLICATION_TIMEOUT, options.probe_timeout)
+        line = f"{runner} --site-config $_HOSTSITE_CONFIG$ --timeout {timeout}"
+        if options.bdii:
+            line += f" --bdii {check_bdii_url(options.bdii)}"
+        out.append(_block("command", [
+            ("command_name", "pps-check-preview-publication"),
+            ("command_line", line),
         ]))  # fmt: skip
     out += [
         _block(
@@ -244,6 +298,13 @@ def render(
                 ("host_name", site.name),
                 ("service_description", f"pps {rel.component} {rel.version}"),
                 ("check_command", command),
+            ]))  # fmt: skip
+        if publication:
+            out.append(_block("service", [
+                ("use", "pps-probe"),
+                ("host_name", site.name),
+                ("service_description", "pps publication"),
+                ("check_command", "pps-check-preview-publication"),
             ]))  # fmt: skip
         if not repository_url:
             continue

@@ -84,10 +84,11 @@ GLUE_KEYS = frozenset((*GLUE_INTS, *GLUE_BOOLS, *GLUE_STRINGS, *GLUE_PATHS))
 _INT32_MAX = (1 << 31) - 1
 
 _PATHS = ("preview_root", "info_dir", "profile_d", "config_hook")
-_STRINGS = ("site", "subcluster", "cluster", "repository", "public_key", "test_user")
+_STRINGS = ("site", "subcluster", "cluster", "repository", "public_key", "test_user", "bdii")
 _SIZES = ("max_release_bytes", "max_unpacked_bytes")
 KEYS = frozenset(("vos", "retire_grace", "glue", *_PATHS, *_STRINGS, *_SIZES))
 _USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\Z")
+_BDII_RE = re.compile(r"ldap://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}/?\Z")
 
 
 class SiteConfigError(BadInput):
@@ -323,6 +324,9 @@ def _string(key: str, value: Any) -> str:
         raise SiteConfigError(f"'test_user' {value!r} is not a user name")
     if key == "public_key":
         public_key_bytes(value)
+    if key == "bdii" and not _BDII_RE.match(value):
+        # read by check_preview_publication; checked here too so that every probe agrees
+        raise SiteConfigError(f"'bdii' {value!r} is not ldap://HOST:PORT")
     if key == "repository" and not value.startswith(("/", "http://", "https://")):
         raise SiteConfigError(
             f"'repository' {value!r} must be an absolute directory or an http(s) URL"

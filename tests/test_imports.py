@@ -68,6 +68,13 @@ def test_parts_do_not_import_against_the_direction(package, forbidden):
     assert offenders == {}
 
 
+def test_only_the_publication_check_imports_the_ldap_client():
+    """ldap3 (and its pyasn1) is the publication check's alone: the probe and the GIP provider,
+    which run at every site every few minutes, never load it."""
+    importers = {f for f, n in imported_top_levels("probes").items() if n & {"ldap3", "pyasn1"}}
+    assert importers == {"probes/check_preview_publication.py"}
+
+
 def _loaded_after(statement: str) -> set[str]:
     code = f"import sys, json; {statement}; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 FORBIDDEN = {"requests", "urllib3", "paramiko", "jinja2", "click", "distributor", "bulletin"}
+#: The LDAP client: only check_preview_publication loads it, and only when it runs.
+LDAP = {"ldap3", "pyasn1"}
 
 
 def loaded_after(statement: str) -> set[str]:
@@ -18,7 +20,7 @@ def loaded_after(statement: str) -> set[str]:
 def test_importing_the_probe_loads_no_heavy_package() -> None:
     loaded = loaded_after("import probes.check_preview_client")
 
-    assert {m.split(".")[0] for m in loaded} & FORBIDDEN == set()
+    assert {m.split(".")[0] for m in loaded} & (FORBIDDEN | LDAP) == set()
     assert "tarfile" not in loaded  # only an install needs it
     assert "nagiosplugin" in loaded
 
@@ -26,4 +28,11 @@ def test_importing_the_probe_loads_no_heavy_package() -> None:
 def test_importing_the_gip_provider_loads_neither_nagiosplugin_nor_requests() -> None:
     loaded = {m.split(".")[0] for m in loaded_after("import probes.gip_provider")}
 
-    assert loaded & (FORBIDDEN | {"nagiosplugin", "tarfile"}) == set()
+    assert loaded & (FORBIDDEN | LDAP | {"nagiosplugin", "tarfile"}) == set()
+
+
+def test_importing_the_publication_check_loads_the_ldap_client_only_when_it_runs() -> None:
+    loaded = loaded_after("import probes.check_preview_publication")
+
+    assert {m.split(".")[0] for m in loaded} & (FORBIDDEN | LDAP | {"tarfile"}) == set()
+    assert "nagiosplugin" in loaded

@@ -2,21 +2,28 @@
 
 A throw-away nagios4 (Debian's nagios4-core) runs in a temp dir with one-second intervals, on
 the objects ``pps nagios-config`` writes for a local site that has its own site file: one
-service for a release whose local test passes, one whose test fails, and the cleanup.  What a
-site admin sees in Nagios is asserted from ``status.dat``.
+service for a release whose local test passes, one whose test fails, the cleanup, and the
+publication check against a real slapd BDII.  What a site admin sees in Nagios is asserted from
+``status.dat``.
 """
 
 from __future__ import annotations
 
 import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
+from tests import bdii_helpers
+from tests.bdii_helpers import Slapd
 from tests.grid import Grid, write
 from tests.realparts import require
+
+slapd = bdii_helpers.slapd
+slapd_factory = bdii_helpers.slapd_factory
 
 NAGIOS = "/usr/sbin/nagios4"
 
@@ -136,6 +143,53 @@ def test_the_generated_objects_are_accepted_by_nagios_alone(grid: Grid, nagios: 
     assert "Total Warnings: 0" in check.stdout
 
 
+def test_the_publication_service_is_accepted_by_nagios_alone(grid: Grid, nagios: str, tmp_path):
+    releases(grid)
+    site_file(grid, "ALPHA")
+    objects = tmp_path / "pps.cfg"
+
+    result = grid.invoke("nagios-config", "--site", "ALPHA", "--publication", "--bdii",
+                         "ldap://bdii.example.org:2170", "--out", str(objects))  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    text = objects.read_text()
+    publication = Path(sys.executable).with_name("check_preview_publication")
+    assert (
+        f"command_line  {publication} --site-config $_HOSTSITE_CONFIG$ --timeout 30 "
+        "--bdii ldap://bdii.example.org:2170\n"
+    ) in text
+    assert "service_description  pps publication\n" in text
+    assert "check_command        pps-check-preview-publication\n" in text
+    check = verify(nagios, main_config(tmp_path / "run", objects))
+    assert check.returncode == 0, check.stdout
+    assert "Total Errors:   0" in check.stdout
+    assert "Total Warnings: 0" in check.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bdii", "ldap://localhost:2170"],
+         "a BDII is only asked by the publication service: add --publication"),
+        (["--publication", "--bdii", "ldap://localhost"],
+         "bdii 'ldap://localhost' is not ldap://HOST:PORT (a site BDII: ldap://localhost:2170)"),
+        (["--publication", "--bdii", "ldap://a:1;rm"],
+         "bdii 'ldap://a:1;rm' is not ldap://HOST:PORT (a site BDII: ldap://localhost:2170)"),
+        (["--publication", "--publication-probe", "check_preview_publication"],
+         "publication probe 'check_preview_publication' must be an absolute path"),
+        (["--publication-probe", "/usr/local/bin/check_preview_publication"],
+         "a publication probe is only run by the publication service: add --publication"),
+    ],
+    ids=["bdii-without-publication", "no-port", "command-injection", "relative",
+         "probe-without-publication"],
+)  # fmt: skip
+def test_bad_publication_options_are_refused(grid: Grid, args: list[str], message: str):
+    result = grid.invoke("nagios-config", *args)
+
+    assert result.exit_code == 2
+    assert result.output == f"Error: {message}\n"
+
+
 def test_a_probe_path_nagios_could_not_run_is_refused(grid: Grid):
     result = grid.invoke("nagios-config", "--probe", "check_preview_client")
 
@@ -147,12 +201,13 @@ def test_a_probe_path_nagios_could_not_run_is_refused(grid: Grid):
 
 
 @pytest.fixture
-def running_nagios(grid: Grid, nagios: str, tmp_path: Path):
+def running_nagios(grid: Grid, nagios: str, tmp_path: Path, slapd: Slapd):
     releases(grid)
     site_file(grid, "ALPHA")
     pull_mode(grid)
     objects = tmp_path / "pps.cfg"
-    result = grid.invoke("nagios-config", "--site", "ALPHA", "--out", str(objects))
+    result = grid.invoke("nagios-config", "--site", "ALPHA", "--publication", "--bdii",
+                         slapd.url, "--out", str(objects))  # fmt: skip
     assert result.exit_code == 0, result.output
     run = tmp_path / "run"
     cfg = main_config(run, objects)
@@ -186,7 +241,8 @@ def wait_for_checks(status: Path, names: set[str], timeout: float = 90) -> dict:
 def test_nagios_runs_the_probe_and_shows_ok_for_a_passing_release_and_critical_for_a_failing_one(
     grid: Grid, running_nagios: Path
 ):
-    services = wait_for_checks(running_nagios, {"pps good 1.0", "pps bad 1.0", "pps cleanup"})
+    names = {"pps good 1.0", "pps bad 1.0", "pps cleanup", "pps publication"}
+    services = wait_for_checks(running_nagios, names)
 
     good, bad, cleanup = services["pps good 1.0"], services["pps bad 1.0"], services["pps cleanup"]
     assert good["current_state"] == "0", good["plugin_output"]
@@ -199,6 +255,13 @@ def test_nagios_runs_the_probe_and_shows_ok_for_a_passing_release_and_critical_f
     assert "test runs failed" in bad["plugin_output"]
     assert cleanup["current_state"] == "0", cleanup["plugin_output"]
     assert cleanup["plugin_output"].startswith("PREVIEW_CLIENT OK - cleanup: nothing to retire")
+    publication = services["pps publication"]
+    assert publication["current_state"] == "0", publication["plugin_output"]
+    # before or after the probe tagged good 1.0: either nothing verified yet, or a tag that may
+    # take a BDII cycle (nothing loads this slapd: the grace period holds)
+    assert publication["plugin_output"].startswith("PREVIEW_PUBLICATION OK - ce.alpha.test in "
+                                                   "ldap://127.0.0.1:")  # fmt: skip
+    assert "verified=" in publication["performance_data"]
     assert "VO-dteam-PPS-good-1.0" in grid.tags("ALPHA", "dteam")
     assert "VO-dteam-PPS-bad-1.0" not in grid.tags("ALPHA", "dteam")
 

@@ -64,7 +64,20 @@ BAD_VALUES = {
     "bad-key": ('public_key = "ssh-rsa AAAA"', "'public_key' 'ssh-rsa AAAA' is not an Ed25519"),
     "bad-url": ('repository = "ftp://x/"', "'repository' 'ftp://x/' must be an absolute directory"),
     "not-toml": ("vos = [", "not valid TOML"),
+    "bad-bdii": ('bdii = "http://bdii:2170"', "'bdii' 'http://bdii:2170' is not ldap://HOST:PORT"),
 }
+
+
+def test_the_publication_probes_bdii_key_is_a_site_file_key_for_every_probe(
+    tmp_path: Path,
+) -> None:
+    add_release(tmp_path / "repo")
+    site = make_site(tmp_path)
+    site.write_site_file(bdii="ldap://site-bdii.example.org:2170")
+
+    proc = run_probe(site, tmp_path / "repo")
+
+    assert proc.returncode == 0, proc.stdout
 
 
 @pytest.mark.parametrize("case", sorted(BAD_VALUES))

@@ -41,6 +41,21 @@ from distributor.cli import (
     "--contact-group", default="",
     help="A contact group of the site's Nagios to notify (default: a silent pps-admins group).",
 )  # fmt: skip
+@click.option(
+    "--publication", is_flag=True,
+    help="Also a 'pps publication' service per site: check_preview_publication checks that the "
+    "site's verified tags are in its BDII.",
+)  # fmt: skip
+@click.option(
+    "--publication-probe", default="", metavar="PATH",
+    help="Absolute path of check_preview_publication at the sites (default: beside --probe; "
+    "for a .pyz, a symlink of that name to it).",
+)  # fmt: skip
+@click.option(
+    "--bdii", default="", metavar="URL",
+    help="The BDII the publication service asks, ldap://HOST:PORT (default: the site file's "
+    "'bdii', else ldap://localhost:2170).",
+)  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
 @pass_state
 def nagios_config(
@@ -52,6 +67,9 @@ def nagios_config(
     nagios_check_timeout: int,
     interval: int,
     contact_group: str,
+    publication: bool,
+    publication_probe: str,
+    bdii: str,
     out: Path | None,
 ) -> None:
     """Write Nagios objects that run the probe at the sites on schedule.
@@ -59,19 +77,23 @@ def nagios_config(
     A host per site, a service per preview release the site takes, and, when the repository
     has a URL ([repository] url: pull mode), a cleanup service that retires versions that are
     no longer previews.  Without a URL each service re-tests the release's incoming area of the
-    last push.  Every command reads the site's own site file (the same one a push uses) and
+    last push.  With --publication, a 'pps publication' service per site checks that the site's
+    verified tags are in its BDII (CRITICAL when one is missing after a BDII cycle, WARNING for
+    stale tags).  Every command reads the site's own site file (the same one a push uses) and
     names programs by absolute path; 'nagios4 -v' accepts the file alone or beside a site's
     configuration.
 
     \b
     Example:
       pps nagios-config --site INFN-PISA --out /etc/nagios4/conf.d/pps.cfg
+      pps nagios-config --publication --bdii ldap://localhost:2170
     """
     from distributor.nagios import NagiosOptions, default_probe, nagios_config
 
     options = NagiosOptions(
         probe=probe or default_probe(), python=python, probe_timeout=probe_timeout,
         interval=interval, contact_group=contact_group, nagios_check_timeout=nagios_check_timeout,
+        publication=publication, publication_probe=publication_probe, bdii=bdii,
     )  # fmt: skip
     text = nagios_config(state.config, state.repo.load(), sites, options)
     if out:
@@ -98,12 +120,14 @@ def probe_bundle(out: Path, as_json: bool) -> None:
     dependencies, so a site needs Python 3.9 or newer and nothing installed.  Only a site that
     pins the repository's signing key also needs the 'cryptography' library (Debian:
     python3-cryptography).  Run under a name containing 'gip-provider' (a symlink), the same
-    file is the GIP provider.  The same sources always give the same bytes.
+    file is the GIP provider; under a name containing 'publication', check_preview_publication.
+    The same sources always give the same bytes.
 
     \b
     Example:
       pps probe-bundle -o check_preview_client.pyz
       ln -s /usr/local/bin/check_preview_client.pyz /usr/local/bin/pps-gip-provider
+      ln -s /usr/local/bin/check_preview_client.pyz /usr/local/bin/check_preview_publication
     """
     from distributor.bundle import build_probe_bundle
 
