@@ -11,6 +11,10 @@ provider -> bulletin) and then checks that what happened is what the rules say m
 * ``glite-WN 3.3.0-1`` (nbc-client) goes to the silver sites only and is live only at AURORA-LCG2,
   the silver site that has a local configuration hook; BOREAL-T2 waits for its hook (WARNING).
 
+Then ``glite-UI 3.2.8-0`` goes through its staged rollout (verified, accepted by two early
+adopters, reported on, closed success: its files move to ``production/`` with the release notes)
+and ``glite-WN 3.3.0-1`` is left rolling-out, each step in the audit log (``pps release show``).
+
 Running it again starts from a clean directory (only a directory it made itself is emptied).
 """
 
@@ -24,6 +28,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pps.errors import BadInput
 from pps.inventory import load_config
@@ -39,13 +44,21 @@ class DemoSite:
     vos: tuple[str, ...]
     hook: bool = False
     broken_profile: bool = False
+    #: Components the site committed to roll out early (inventory ``early_adopter``).
+    early_adopter: tuple[str, ...] = ()
 
 
 SITES = (
-    DemoSite("AURORA-LCG2", "silver", ("dteam", "vo.neugrid.eu"), hook=True),
+    DemoSite(
+        "AURORA-LCG2",
+        "silver",
+        ("dteam", "vo.neugrid.eu"),
+        hook=True,
+        early_adopter=("glite-UI", "glite-WN"),
+    ),
     DemoSite("BOREAL-T2", "silver", ("dteam",)),
     DemoSite("CORAL-GRID", "gold", ("dteam", "ops")),
-    DemoSite("DELTA-HEP", "none", ("dteam",)),
+    DemoSite("DELTA-HEP", "none", ("dteam",), early_adopter=("glite-UI",)),
     DemoSite("EMBER-CLOUD", "platinum", ("ops", "dteam")),
     DemoSite("FJORD-T3", "none", ("dteam",), broken_profile=True),
 )
@@ -221,8 +234,10 @@ def _write_config(out: Path) -> Path:
             'preview_root = "/opt/pps/preview"',
             'info_dir = "/opt/glite/var/info"',
             'profile_d = "/etc/profile.d"',
-            "",
         ]
+        if s.early_adopter:
+            lines.append("early_adopter = [" + ", ".join(f'"{c}"' for c in s.early_adopter) + "]")
+        lines.append("")
     path = out / "pps.toml"
     path.write_text("\n".join(lines))
     return path
@@ -305,6 +320,8 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
         ok = ok and live == expected
         echo(f"  {component} {version}: {', '.join(sorted(live)) or 'nowhere'} ({verdict})")
     echo("")
+    ok = _staged_rollout(config, repo, releases, echo) and ok
+    echo("")
     pps = Path(sys.executable).with_name("pps")
     pps_cmd = str(pps) if pps.exists() else "pps"
     echo("look at:")
@@ -316,6 +333,55 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
     ):
         echo(f"  {path}\n      {what}")
     echo(f"  PPS_CONFIG={out / 'pps.toml'} {pps_cmd} status\n      every site's outcome")
+    echo(
+        f"  PPS_CONFIG={out / 'pps.toml'} {pps_cmd} release show glite-UI 3.2.8-0\n"
+        "      its staged rollout: each step against its budget, the audit log"
+    )
     if not ok:
         echo("the demo did NOT come out as the rules say: see the outcomes above")
+    return ok
+
+
+def _staged_rollout(config: Any, repo: Repository, releases: list[Any],
+                    echo: Callable[[str], None]) -> bool:  # fmt: skip
+    """Take glite-UI through its whole staged rollout and glite-WN to rolling-out, through the
+    lifecycle the CLI uses; True when both end where they must."""
+    from distributor.lifecycle import CLOSED_SUCCESS, ROLLING_OUT, Rollout
+    from distributor.notify import mail_makers
+    from distributor.state import StateStore
+
+    ui, wn = releases
+    assert config.state_path is not None
+    echo("the staged rollout (pps release verify / accept / report / close):")
+    with StateStore(config.state_path) as store:
+        rollout = Rollout(repo, store, config, who="pps demo", mails=mail_makers(config))
+        for rel in releases:
+            rollout.record_created(rel)
+        c, v = ui.component, ui.version
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            (f"verify {c} {v}", lambda: rollout.verify(c, v)),
+            ("  accept AURORA-LCG2", lambda: rollout.accept(c, v, "AURORA-LCG2")),
+            ("  accept DELTA-HEP", lambda: rollout.accept(c, v, "DELTA-HEP")),
+            ("  report AURORA-LCG2 success 2PH", lambda: rollout.report(
+                c, v, "AURORA-LCG2", outcome="success", notes="jobs ran", effort="2PH")),
+            ("  report DELTA-HEP success 0.5PD", lambda: rollout.report(
+                c, v, "DELTA-HEP", outcome="success", notes="no issue", effort="0.5PD")),
+            ("  close success", lambda: rollout.close(
+                c, v, outcome="success", summary="no issue at two early adopters")),
+            (f"verify {wn.component} {wn.version}", lambda: rollout.verify(
+                wn.component, wn.version)),
+            ("  accept AURORA-LCG2", lambda: rollout.accept(
+                wn.component, wn.version, "AURORA-LCG2")),
+        ]  # fmt: skip
+        states = {}
+        for label, step in steps:
+            moved = step()
+            states[moved.release.key] = (moved.history.state, moved.release)
+            echo(f"  {label:<34} -> {moved.history.state}")
+    ui_state, ui_rel = states[ui.key]
+    notes = repo.root / f"production/{c}/{v}/{c}-{v}.release-notes.txt"
+    ok = ui_state == CLOSED_SUCCESS and ui_rel.stage == "production" and notes.is_file()
+    ok = ok and states[wn.key][0] == ROLLING_OUT
+    echo(f"  {c} {v}: {ui_state}, files and release notes in {notes.parent}"
+         + ("" if ok else " (NOT as expected)"))  # fmt: skip
     return ok

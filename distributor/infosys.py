@@ -1,24 +1,480 @@
-"""Reading what the sites publish, for the bulletin and checks.
+"""Reading what the sites publish, for the bulletin, ``pps infosys map`` and ``pps infosys check``.
 
-On the embedded default (no ``[infosys] url``) each site's GIP provider is run at the site through
-its transport, exactly as ``bdii-update`` runs it, and its LDIF is returned per site; a site that
-cannot be reached gives an error string instead, so one dead site never hides the others.
+Two sources, one reader (:func:`pps.publication.read_entries`) behind both:
+
+* **A BDII** (``--infosys ldap://HOST:PORT`` or ``[infosys] url``): :func:`read_bdii` queries
+  GLUE 1.3 under ``o=grid`` and GLUE 2.0 under ``o=glue`` with ldap3: one paged search per base
+  for preview tags only, asking only for the attributes the map needs (ldap3 spends some 20 us
+  on every value it decodes), no bind and no schema read (``get_info=NONE``: nothing of the
+  schema is used).  Only when the DNs name no site (a resource BDII) do follow-up searches,
+  by escaped ID, fetch what does: the ``GlueCluster`` entries and ``GLUE2EntityOtherInfo``.
+  ``ldaps://`` checks the server's certificate and host name against the system CAs.
+* **The embedded default** (no URL): each site's GIP provider is run at the site through its
+  transport, exactly as ``bdii-update`` runs it (:func:`collect_site_ldif`), and its LDIF is
+  read as that site's; a site that cannot be reached gives an error string instead, so one dead
+  site never hides the others.
+
+A BDII read is bounded, and fails with one line (:class:`InfosysError`, exit 1) beyond a bound:
+``timeout`` seconds for the whole read, connect included (each receive waits at most what is
+left); ``max_values`` attribute values; and, on the wire, :data:`BYTES_PER_VALUE` bytes per
+allowed value for the whole read and :data:`MAX_ENTRY_BYTES` for one entry, which is refused
+from its header, before its body is read (ldap3 would hold it whole, and join its pieces in
+quadratic time).  Values from the server go into filters only through
+``escape_filter_chars``, and into the output only as data (JSON, or table cells with control
+characters escaped).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable, Iterable
+import math
+import re
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from distributor.transport import Transport, open_transport
-from pps.errors import ConfigError, PPSError
+from pps.errors import BadInput, ConfigError, PPSError
+from pps.glue import RTE_ATTR, Entry, parse_ldif
 from pps.inventory import Config, Site
-from pps.repository import Repository
+from pps.names import PREVIEW_CAPABILITY, check_vo, parse_version_tag
+from pps.publication import (
+    APP_ENV_CLASS,
+    APP_NAME,
+    APP_STATE,
+    GLUE2_BASE,
+    GLUE13_BASE,
+    OTHER_INFO,
+    PPS_SITE_KEY,
+    LdapUrl,
+    Publication,
+    SiteTag,
+    dn_site,
+    parse_ldap_url,
+    read_entries,
+    split_dn,
+)
+from pps.record import Record
+from pps.repository import Index, Release
+
+if TYPE_CHECKING:
+    from distributor.transport import Transport
 
 GIP_TIMEOUT = 60.0
+#: Seconds for a whole BDII read, connect included (``[infosys] timeout``).
+DEFAULT_TIMEOUT = 30.0
+#: Attribute values a BDII read may return (``[infosys] max_values``): a top BDII's preview
+#: tags are some thousands; a million values would be a server gone wrong.
+DEFAULT_MAX_VALUES = 200_000
+#: Entries per page of the paged search (RFC 2696): a page is what is held at once.
+PAGE_SIZE = 1000
+#: Bytes one value may take on the wire, DN and encoding included, for the byte bound
+#: (published values take some 40 to 80).
+BYTES_PER_VALUE = 256
+#: The floor of the byte bound, so that a small max_values still reads a few normal pages.
+MIN_BYTES = 1 << 20
+#: The largest single LDAP message (one entry) a read takes: ldap3 joins a message's pieces by
+#: copying, which costs quadratic time for a huge one; 4 MiB is some 100,000 values.
+MAX_ENTRY_BYTES = 4 << 20
+
+_PAGED_OID = "1.2.840.113556.1.4.319"
+GLUE13_ATTRS = (RTE_ATTR, "GlueSubClusterUniqueID", "GlueChunkKey")
+#: ldap3 spends some 20 us on each value it decodes: the GLUE 2.0 search asks for the two it
+#: needs; PPSSite (OtherInfo) is asked for only for entries whose DN names no site.
+GLUE2_ATTRS = (APP_NAME, APP_STATE)
+APP_ID = "GLUE2ApplicationEnvironmentID"
+CLUSTER_ATTRS = ("objectClass", "GlueClusterUniqueID", "GlueForeignKey")
+#: IDs per follow-up search (the filter grows with them).
+_IDS_PER_SEARCH = 100
 
 
+class InfosysError(PPSError):
+    """The BDII could not be read: unreachable, too slow, refused the search, or too big."""
+
+
+def _ldap3() -> Any:
+    """ldap3, imported on first use (only the BDII reads need it).  ldap3 2.9.1 uses names
+    that pyasn1 0.6 deprecated; the warning is about their code, not ours, and says nothing to
+    an operator, so it is not shown."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import ldap3
+        import ldap3.utils.conv
+
+    return ldap3
+
+
+# ------------------------------------------------------------------------------- filters
+def _esc(value: str) -> str:
+    return str(_ldap3().utils.conv.escape_filter_chars(value))
+
+
+def glue13_filter(tag: str | None = None) -> str:
+    """The GLUE 1.3 search: entries listing a preview tag (RTE values are caseIgnoreIA5, so one
+    spelling matches them all), or exactly *tag*."""
+    if tag is not None:
+        return f"({RTE_ATTR}={_esc(tag)})"
+    return f"(|({RTE_ATTR}=VO-*-PPS-*)({RTE_ATTR}={_esc(PREVIEW_CAPABILITY)}))"
+
+
+def glue2_filter(tag: str | None = None) -> str:
+    """The GLUE 2.0 search: ApplicationEnvironments of preview tags.  AppName is caseExact, so
+    the usual spelling, the lower-case one, and every entry our provider wrote (PPSSite=) are
+    asked for; the reader drops what is no preview tag.  *tag*: that tag in any case."""
+    cls = f"(objectClass={APP_ENV_CLASS})"
+    if tag is not None:
+        return f"(&{cls}({APP_NAME}:caseIgnoreMatch:={_esc(tag)}))"
+    wanted = (
+        f"({APP_NAME}=VO-*-PPS-*)({APP_NAME}=vo-*-pps-*)"
+        f"({APP_NAME}:caseIgnoreMatch:={_esc(PREVIEW_CAPABILITY)})"
+        f"({OTHER_INFO}={_esc(PPS_SITE_KEY)}*)"
+    )
+    return f"(&{cls}(|{wanted}))"
+
+
+def ids_filter(object_class: str, attribute: str, ids: Sequence[str]) -> str:
+    """The *object_class* entries whose *attribute* is one of *ids* (values from the server,
+    escaped)."""
+    wanted = "".join(f"({attribute}={_esc(i)})" for i in ids)
+    return f"(&(objectClass={object_class})(|{wanted}))"
+
+
+def clusters_filter(cluster_ids: Sequence[str]) -> str:
+    """The GlueCluster entries of *cluster_ids*."""
+    return ids_filter("GlueCluster", "GlueClusterUniqueID", cluster_ids)
+
+
+# ---------------------------------------------------------------------------- the reader
+class _Overflow(OSError):
+    """More bytes than the bound: an OSError, so ldap3 closes the connection as for any."""
+
+
+class _GuardedSocket:
+    """The connection's socket, with the read's bounds on every receive: the deadline, the
+    bytes of the whole read, and the size of each LDAP message, known from its header (BER:
+    ``0x30``, then the length) before its body is read."""
+
+    def __init__(
+        self, sock: socket.socket, deadline: float, max_bytes: int, max_message: int
+    ) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self.max_bytes = max_bytes
+        self.max_message = max_message
+        self.received = 0
+        self.timed_out = False
+        self.overflow = False
+        #: The size a message's header announced, when it was more than max_message.
+        self.too_big = 0
+        self._head = b""  # the start of a message header split between receives
+        self._left = 0  # bytes of the current message still to come
+
+    def recv(self, size: int) -> bytes:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            self.timed_out = True
+            raise socket.timeout("timed out")
+        self._sock.settimeout(left)
+        try:
+            data = self._sock.recv(size)
+        except socket.timeout:
+            self.timed_out = True
+            raise
+        self.received += len(data)
+        if self.received > self.max_bytes:
+            self.overflow = True
+            raise _Overflow(f"more than {self.max_bytes} bytes")
+        self._frame(data)
+        return data
+
+    def _frame(self, data: bytes) -> None:
+        i, n = 0, len(data)
+        while i < n:
+            if self._left:
+                step = min(self._left, n - i)
+                self._left -= step
+                i += step
+                continue
+            old = len(self._head)
+            head = self._head + data[i : i + 6 - old]
+            if len(head) < 2:
+                self._head = head
+                return
+            first = head[1]
+            width = 2 if first < 0x80 else 2 + (first & 0x7F)
+            if width > 6:  # more than 4 length octets: no LDAP message is that big
+                self.overflow = True
+                self.too_big = 1 << 32
+                raise _Overflow("a message longer than 4 GiB")
+            if len(head) < width:
+                self._head = head
+                return
+            length = first if first < 0x80 else int.from_bytes(head[2:width], "big")
+            if length > self.max_message:
+                self.overflow = True
+                self.too_big = length
+                raise _Overflow(f"a message of {length} bytes")
+            i += width - old
+            self._head = b""
+            self._left = length
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class BdiiReader:
+    """One connection to a BDII, for the searches of one read (a context manager)."""
+
+    def __init__(
+        self,
+        url: str | LdapUrl,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_values: int = DEFAULT_MAX_VALUES,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.target = url if isinstance(url, LdapUrl) else parse_ldap_url(url)
+        self.url = self.target.url
+        self.timeout = timeout
+        self.max_values = max_values
+        self.page_size = page_size
+        self.values = 0
+        self._conn: Any = None
+        self._guard: _GuardedSocket | None = None
+        self._deadline = 0.0
+
+    def __enter__(self) -> BdiiReader:
+        ldap3 = _ldap3()
+        LDAPException = ldap3.core.exceptions.LDAPException
+
+        self._deadline = time.monotonic() + self.timeout
+        tls = None
+        if self.target.scheme == "ldaps":
+            import ssl
+
+            tls = ldap3.Tls(validate=ssl.CERT_REQUIRED)  # ldap3's default checks nothing
+        server = ldap3.Server(
+            self.target.host,
+            port=self.target.port,
+            use_ssl=tls is not None,
+            tls=tls,
+            get_info=ldap3.NONE,
+            connect_timeout=self.timeout,
+        )
+        conn = ldap3.Connection(
+            server,
+            auto_bind=ldap3.AUTO_BIND_NONE,  # anonymous: LDAPv3 needs no bind to search
+            read_only=True,
+            # whole seconds: ldap3 also sets SO_RCVTIMEO from it, with struct.pack("LL")
+            receive_timeout=max(1, math.ceil(self.timeout)),
+            raise_exceptions=False,
+        )
+        started = time.monotonic()
+        try:
+            conn.open()
+        except LDAPException as e:
+            sock = getattr(conn, "socket", None)
+            if sock is not None:  # ldap3 leaves a socket that failed to connect open
+                sock.close()
+            if time.monotonic() - started >= self.timeout * 0.9:
+                raise self._timeout_error() from None
+            raise InfosysError(f"cannot reach the BDII at {self.url}: {_reason(e)}") from None
+        max_bytes = max(MIN_BYTES, self.max_values * BYTES_PER_VALUE)
+        self._guard = _GuardedSocket(
+            conn.socket, self._deadline, max_bytes, min(max_bytes, MAX_ENTRY_BYTES)
+        )
+        conn.socket = self._guard
+        self._conn = conn
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.unbind()
+            except Exception:  # closing after a failure: the error that matters is raised
+                pass
+
+    def _timeout_error(self) -> InfosysError:
+        return InfosysError(
+            f"the BDII at {self.url} did not answer within {self.timeout:g} s "
+            "([infosys] timeout, --timeout)"
+        )
+
+    def _limit_error(self) -> InfosysError:
+        return InfosysError(
+            f"stopped reading the BDII at {self.url}: it returned more than {self.max_values} "
+            "values ([infosys] max_values, --max-values)"
+        )
+
+    def _overflow_error(self) -> InfosysError:
+        assert self._guard is not None
+        if self._guard.too_big:
+            return InfosysError(
+                f"stopped reading the BDII at {self.url}: it sent one entry of "
+                f"{self._guard.too_big} bytes, more than {self._guard.max_message} "
+                "([infosys] max_values, --max-values)"
+            )
+        return InfosysError(
+            f"stopped reading the BDII at {self.url}: it sent more than "
+            f"{self._guard.max_bytes} bytes, more than {self.max_values} values can take "
+            "([infosys] max_values, --max-values)"
+        )
+
+    def search(
+        self,
+        base: str,
+        search_filter: str,
+        attributes: Sequence[str],
+        object_class: str = "",
+    ) -> list[Entry]:
+        """Every entry under *base* matching *search_filter*, page by page; *object_class* is
+        recorded on each entry when the filter guarantees it (it is not asked for).  A base the
+        server does not hold gives no entries."""
+        LDAPException = _ldap3().core.exceptions.LDAPException
+        conn = self._conn
+        assert conn is not None and self._guard is not None, "use BdiiReader as a context"
+        entries: list[Entry] = []
+        cookie: bytes | None = None
+        while True:
+            try:
+                conn.search(
+                    base,
+                    search_filter,
+                    attributes=list(attributes),
+                    paged_size=self.page_size,
+                    paged_cookie=cookie,
+                )
+            except InfosysError:
+                raise
+            except Exception as e:  # ldap3's decoder raises anything on bytes that are no LDAP
+                if self._guard.overflow:
+                    raise self._overflow_error() from None
+                if self._guard.timed_out:
+                    raise self._timeout_error() from None
+                if isinstance(e, LDAPException):
+                    reason = _reason(e)
+                else:
+                    reason = f"its answer is not LDAP ({type(e).__name__})"
+                raise InfosysError(f"reading the BDII at {self.url} failed: {reason}") from None
+            result = conn.result or {}
+            code = result.get("result", 0)
+            if code == 32:  # noSuchObject: e.g. a BDII without GLUE 2.0
+                return entries
+            if code != 0:
+                detail = " ".join(
+                    str(x) for x in (result.get("description"), result.get("message")) if x
+                )
+                raise InfosysError(
+                    f"the BDII at {self.url} refused the search of {base}: {detail or code}"
+                )
+            self._take(conn.response or (), entries, object_class)
+            control = (result.get("controls") or {}).get(_PAGED_OID) or {}
+            cookie = (control.get("value") or {}).get("cookie")
+            if not cookie:
+                return entries
+
+    def _take(self, response: Iterable[dict[str, Any]], out: list[Entry], cls: str) -> None:
+        values = self.values
+        limit = self.max_values
+        for r in response:
+            if r.get("type") != "searchResEntry":
+                continue
+            attrs: dict[str, list[str]] = {}
+            values += 1  # an entry without values still counts
+            for name, raw in r["raw_attributes"].items():
+                attrs[name.lower()] = [v.decode("utf-8", "backslashreplace") for v in raw]
+                values += len(raw)
+            if values > limit:
+                raise self._limit_error()
+            if cls:
+                attrs.setdefault("objectclass", [cls])
+            out.append(Entry(r["raw_dn"].decode("utf-8", "backslashreplace"), attrs))
+        self.values = values
+
+
+def _reason(e: BaseException) -> str:
+    """ldap3's message without its wrapping (``socket connection error while opening: [Errno
+    111] Connection refused`` -> ``connection refused``; it nests messages in tuple reprs)."""
+    raw = str(e)
+    text = re.sub(r"""^[\s("',]+|[\s)"',]+$""", "", raw)
+    text = re.sub(r"\[(?:SSL: [A-Z_]+|Errno \d+|SSL)\] ?", "", text)
+    text = re.sub(r" \(_ssl\.c:\d+\)?", "", text).rsplit(": ", 1)[-1].strip() or type(e).__name__
+    if text[1:2].islower():
+        text = text[:1].lower() + text[1:]
+    return f"TLS: {text}" if "ssl" in raw.lower() else text
+
+
+def inventory_map(sites: Iterable[Site]) -> dict[str, str]:
+    """Subcluster and cluster IDs of the inventory, each to its site."""
+    found: dict[str, str] = {}
+    for s in sites:
+        found.setdefault(s.cluster_id, s.name)
+        found[s.subcluster] = s.name
+    return found
+
+
+def read_bdii(
+    url: str,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_values: int = DEFAULT_MAX_VALUES,
+    inventory: Mapping[str, str] | None = None,
+    tag: str | None = None,
+    page_size: int = PAGE_SIZE,
+) -> Publication:
+    """The preview tags a BDII publishes, by site (see :mod:`pps.publication` for the rules).
+
+    *tag*: only that tag.  Raises BadInput for a bad URL, InfosysError when the BDII cannot be
+    read within *timeout* seconds and *max_values* values."""
+    with BdiiReader(url, timeout=timeout, max_values=max_values, page_size=page_size) as r:
+        entries = r.search(GLUE13_BASE, glue13_filter(tag), GLUE13_ATTRS)
+        glue2 = r.search(GLUE2_BASE, glue2_filter(tag), GLUE2_ATTRS, APP_ENV_CLASS)
+        _add_pps_sites(r, glue2)
+        entries += glue2
+        pub = read_entries(entries, inventory=inventory)
+        if pub.missing_clusters:  # a resource BDII: the GlueCluster entries name the site
+            ids = sorted(pub.missing_clusters)
+            for i in range(0, len(ids), _IDS_PER_SEARCH):
+                chunk = ids[i : i + _IDS_PER_SEARCH]
+                entries += r.search(GLUE13_BASE, clusters_filter(chunk), CLUSTER_ATTRS)
+            pub = read_entries(entries, inventory=inventory)
+    if tag is not None:
+        pub.keep_only(tag)
+    return pub
+
+
+def _add_pps_sites(r: BdiiReader, entries: list[Entry]) -> None:
+    """Fetch ``GLUE2EntityOtherInfo`` (where our provider writes ``PPSSite=``) for the GLUE 2.0
+    *entries* whose DN names no site (a resource BDII's), and add it to them."""
+    cache: dict[tuple[str, str], str] = {}
+    wanted: dict[str, Entry] = {}
+    for e in entries:
+        try:
+            if dn_site(e.dn, "glue2domainid", cache):
+                continue
+            pairs = split_dn(e.dn)
+        except BadInput:
+            continue  # read_entries says so
+        if pairs and pairs[0][0] == APP_ID.lower():
+            wanted[e.dn.casefold()] = e
+    ids = sorted({split_dn(e.dn)[0][1] for e in wanted.values()})
+    for i in range(0, len(ids), _IDS_PER_SEARCH):
+        found = r.search(
+            GLUE2_BASE,
+            ids_filter(APP_ENV_CLASS, APP_ID, ids[i : i + _IDS_PER_SEARCH]),
+            (OTHER_INFO,),
+        )
+        for f in found:
+            target = wanted.get(f.dn.casefold())
+            if target is not None and f.get(OTHER_INFO):
+                target.attrs[OTHER_INFO.lower()] = f.get(OTHER_INFO)
+
+
+# ------------------------------------------------------------------ the embedded default
 def gip_args(t: Transport) -> list[str]:
     site = t.site
     return [
@@ -32,9 +488,13 @@ def gip_args(t: Transport) -> list[str]:
 
 def collect_site_ldif(
     sites: Iterable[Site],
-    transport_factory: Callable[[Site], Transport] = open_transport,
+    transport_factory: Callable[[Site], Transport] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """``(ldif by site, error by site)`` from running each site's GIP provider."""
+    if transport_factory is None:
+        from distributor.transport import open_transport
+
+        transport_factory = open_transport
     published: dict[str, str] = {}
     errors: dict[str, str] = {}
     sites = list(sites)
@@ -60,17 +520,118 @@ def collect_site_ldif(
     return published, errors
 
 
-def build_bulletin(config: Config, out: Path) -> tuple[list[Path], dict[str, str]]:
-    """Collect what the sites publish and write the bulletin; returns (paths, site errors)."""
-    from bulletin import build_map, write_bulletin
+def read_sites(
+    sites: Iterable[Site],
+    transport_factory: Callable[[Site], Transport] | None = None,
+) -> tuple[Publication, dict[str, str]]:
+    """What each site's own GIP provider says, read as that site's entries; ``(publication,
+    error by site)``: a site whose provider cannot be run or prints bad LDIF has an error."""
+    published, errors = collect_site_ldif(sites, transport_factory)
+    pub = Publication()
+    for name, text in published.items():
+        try:
+            entries = parse_ldif(text, source=f"LDIF published by site {name}")
+        except BadInput as e:
+            errors[name] = str(e)
+            continue
+        read_entries(entries, source_site=name, publication=pub)
+    return pub, errors
 
-    if config.infosys_url:
-        raise ConfigError(
-            f"{config.path}: reading a BDII ([infosys] url) is not available in this version; "
-            "remove it to read the sites' own GIP output"
+
+# ---------------------------------------------------------------------------- settings
+class InfosysSettings(Record):
+    """Where and how to read the information system: the flags over ``[infosys]``."""
+
+    #: The BDII; ``""``: the embedded default (the sites' own GIP output).
+    url: str = ""
+    timeout: float = DEFAULT_TIMEOUT
+    max_values: int = DEFAULT_MAX_VALUES
+
+
+def settings(
+    config: Config | None,
+    url: str | None = None,
+    timeout: float | None = None,
+    max_values: int | None = None,
+) -> InfosysSettings:
+    """The flags (None: not given) over the configuration's ``[infosys]``; a URL is checked."""
+    got = InfosysSettings(
+        url=config.infosys_url if config is not None else "",
+        timeout=config.infosys_timeout if config is not None else DEFAULT_TIMEOUT,
+        max_values=config.infosys_max_values if config is not None else DEFAULT_MAX_VALUES,
+    )
+    if url is not None:
+        got = got.replace(url=url)
+    if timeout is not None:
+        got = got.replace(timeout=timeout)
+    if max_values is not None:
+        got = got.replace(max_values=max_values)
+    if got.url:
+        got = got.replace(url=parse_ldap_url(got.url).url)
+    return got
+
+
+def read_published(
+    config: Config | None,
+    how: InfosysSettings,
+    *,
+    tag: str | None = None,
+    transport_factory: Callable[[Site], Transport] | None = None,
+) -> tuple[Publication, dict[str, str]]:
+    """``(publication, error by site)`` from the BDII *how* names, or else from every site's
+    GIP provider (which needs the inventory)."""
+    sites = config.sites if config is not None else ()
+    if how.url:
+        pub = read_bdii(
+            how.url,
+            timeout=how.timeout,
+            max_values=how.max_values,
+            inventory=inventory_map(sites),
+            tag=tag,
         )
+        return pub, {}
+    if config is None:
+        raise ConfigError(
+            "reading the sites' own GIP output needs the inventory (pps.toml, --config); "
+            "or give --infosys ldap://HOST:PORT"
+        )
+    pub, errors = read_sites(sites, transport_factory)
+    if tag is not None:
+        pub.keep_only(tag)
+    return pub, errors
+
+
+# ---------------------------------------------------------------------------- bulletin
+def build_bulletin(
+    config: Config,
+    out: Path,
+    infosys_url: str | None = None,
+    *,
+    timeout: float | None = None,
+    max_values: int | None = None,
+    warn: Callable[[str], None] | None = None,
+    transport_factory: Callable[[Site], Transport] | None = None,
+) -> tuple[list[Path], dict[str, str]]:
+    """Collect what the sites publish and write the bulletin; returns (paths, site errors).
+
+    From the BDII *infosys_url* (None: ``[infosys] url``; ``""``: none) when there is one, else
+    from each site's GIP provider; the same reader sorts the entries into sites either way.
+    Entries skipped while reading are passed to *warn*."""
+    from bulletin import build_map, write_bulletin
+    from pps.repository import Repository
+
+    how = settings(config, infosys_url, timeout, max_values)
     index = Repository(config.repository).load()
-    published, errors = collect_site_ldif(config.sites)
+    pub, errors = read_published(config, how, transport_factory=transport_factory)
+    for message in pub.warnings:
+        if warn is not None:
+            warn(message)
+    published: dict[str, list[Entry]] = {}
+    for site in config.sites:
+        if site.name in errors:
+            continue
+        found = pub.site(site.name)
+        published[site.name] = found.entries if found is not None else []
     vmap = build_map(
         index,
         list(config.sites),
@@ -79,3 +640,188 @@ def build_bulletin(config: Config, out: Path) -> tuple[list[Path], dict[str, str
         generated=_dt.datetime.now(_dt.timezone.utc),
     )
     return [Path(p) for p in write_bulletin(vmap, out)], errors
+
+
+# ------------------------------------------------------------------------------- check
+#: The problems ``pps infosys check`` reports, in the order it lists them.
+UNREACHABLE = "unreachable"
+MISSING = "missing"
+EXTRA = "extra"
+DIFFERS = "differs"
+GLUE_MISMATCH = "glue-mismatch"
+STALE = "stale"
+PROBLEMS = (UNREACHABLE, MISSING, EXTRA, DIFFERS, GLUE_MISMATCH, STALE)
+
+
+class Problem(Record):
+    """One disagreement between a site, the BDII and the repository index."""
+
+    site: str
+    problem: str
+    tag: str
+    detail: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"site": self.site, "problem": self.problem, "tag": self.tag, "detail": self.detail}
+
+
+def _says(t: SiteTag) -> str:
+    glue1 = "listed" if t.glue1 else "not listed"
+    return f"GLUE 1.3 {glue1}, GLUE 2.0 {t.state or 'no entry'}"
+
+
+def releases_of_tag(tag: str, releases: Iterable[Release]) -> list[Release]:
+    """The releases whose tag, for some valid VO, is *tag* (case-insensitively)."""
+    folded = tag.casefold()
+    found = []
+    for r in releases:
+        suffix = f"-PPS-{r.component}-{r.version}".casefold()
+        if folded.startswith("vo-") and folded.endswith(suffix) and len(folded) > len(suffix) + 3:
+            try:
+                check_vo(folded[3 : -len(suffix)])
+            except BadInput:
+                continue
+            found.append(r)
+    return found
+
+
+def _stale(tag: str, index: Index) -> str:
+    """Why *tag* names no version in preview; ``""`` when it does (or is no version tag)."""
+    if tag.casefold() == PREVIEW_CAPABILITY.casefold():
+        return ""
+    releases = releases_of_tag(tag, index.releases)
+    if any(r.in_preview for r in releases):
+        return ""
+    if releases:
+        r = releases[0]
+        if r.withdrawn:
+            return f"{r.key} was withdrawn from preview"
+        return f"{r.key} is in stage {r.stage!r}, no longer in preview"
+    parsed = parse_version_tag(tag)
+    if parsed is not None:
+        return f"the repository index has no release {parsed.component} {parsed.version}"
+    return "the repository index has no release with this tag"
+
+
+def compare_site(
+    name: str,
+    said: Mapping[str, SiteTag] | None,
+    bdii: Mapping[str, SiteTag],
+    index: Index,
+    error: str | None = None,
+) -> list[Problem]:
+    """The problems of one site: what it *said* (its GIP output; None with *error* when it
+    could not be read) against what the *bdii* publishes for it, and both against *index*."""
+    problems = []
+    if error is not None:
+        problems.append(
+            Problem(name, UNREACHABLE, "", f"its GIP provider could not be run: {error}")
+        )
+    said = said or {}
+    for key in sorted(set(said) | set(bdii)):
+        s, b = said.get(key), bdii.get(key)
+        tag = (b or s).tag  # type: ignore[union-attr]  # one of them is there
+        if error is None:
+            if s is not None and b is None:
+                problems.append(
+                    Problem(name, MISSING, tag, f"the site publishes {_says(s)}; the BDII nothing")
+                )
+            elif b is not None and s is None:
+                problems.append(
+                    Problem(name, EXTRA, tag, f"the BDII publishes {_says(b)}; the site nothing")
+                )
+            elif s is not None and b is not None and (s.glue1, s.state) != (b.glue1, b.state):
+                problems.append(
+                    Problem(
+                        name, DIFFERS, tag, f"the site publishes {_says(s)}; the BDII {_says(b)}"
+                    )
+                )
+        if b is not None:
+            if b.glue1 and not b.state:
+                detail = "GLUE 1.3 lists it, GLUE 2.0 has no entry for it"
+            elif b.glue1 and not b.glue2_live:
+                detail = f"GLUE 1.3 lists it, GLUE 2.0 says {b.state}"
+            elif not b.glue1 and b.glue2_live:
+                detail = f"GLUE 2.0 says {b.state}, GLUE 1.3 does not list it"
+            else:
+                detail = ""
+            if detail:
+                problems.append(Problem(name, GLUE_MISMATCH, tag, f"in the BDII: {detail}"))
+        live = [t for t in (b, s) if t is not None and t.live]
+        if live:
+            why = _stale(live[0].tag, index)
+            if why:
+                where = "the BDII" if b is not None and b.live else "the site"
+                problems.append(Problem(name, STALE, tag, f"{where} publishes it live, but {why}"))
+    return problems
+
+
+class CheckReport(Record):
+    """What ``pps infosys check`` found."""
+
+    url: str
+    problems: tuple[Problem, ...]
+    #: Inventory sites, in the order checked.
+    sites: tuple[str, ...]
+    errors: Mapping[str, str]
+    warnings: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "bdii": self.url,
+            "ok": not self.problems,
+            "problems": [p.as_json() for p in self.problems],
+            "sites": {
+                s: {
+                    "problems": sum(1 for p in self.problems if p.site == s),
+                    "error": self.errors.get(s),
+                }
+                for s in self.sites
+            },
+            "warnings": list(self.warnings),
+        }
+
+
+def check_infosys(
+    config: Config,
+    index: Index,
+    how: InfosysSettings,
+    transport_factory: Callable[[Site], Transport] | None = None,
+) -> CheckReport:
+    """Compare, site by site, what each site's GIP provider says (its tags files and the
+    probe's state records) with what the BDII *how* names publishes, and every live tag with
+    the repository *index*."""
+    if not how.url:
+        raise BadInput(
+            "pps infosys check compares the sites with a BDII: give --infosys ldap://HOST:PORT "
+            "or set [infosys] url in pps.toml"
+        )
+    bdii = read_bdii(
+        how.url,
+        timeout=how.timeout,
+        max_values=how.max_values,
+        inventory=inventory_map(config.sites),
+    )
+    said, errors = read_sites(config.sites, transport_factory)
+    names = sorted((s.name for s in config.sites), key=lambda n: (n.casefold(), n))
+    problems: list[Problem] = []
+    order = {p: i for i, p in enumerate(PROBLEMS)}
+    for name in names:
+        at_bdii = bdii.site(name)
+        at_site = said.site(name)
+        found = compare_site(
+            name,
+            at_site.tags if at_site is not None else None,
+            at_bdii.tags if at_bdii is not None else {},
+            index,
+            errors.get(name),
+        )
+        found.sort(key=lambda p: (order[p.problem], p.tag.casefold(), p.tag))
+        problems += found
+    return CheckReport(
+        url=how.url,
+        problems=tuple(problems),
+        sites=tuple(names),
+        errors=dict(errors),
+        warnings=tuple(bdii.warnings + said.warnings),
+    )

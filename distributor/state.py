@@ -8,11 +8,16 @@ recorded) as ``INTERRUPTED`` once the process that wrote them is gone.
 
 The schema carries its version in ``PRAGMA user_version`` and migrates itself, one small function
 per step; a store written by a newer pps is refused, never changed.
+
+Since schema 3 the store also holds the release lifecycle (:mod:`distributor.lifecycle`): an
+append-only ``event`` table (every transition, report, feedback and pilot step, with who, when
+and why; triggers refuse any UPDATE or DELETE of it) and the ``mail`` outbox
+(:mod:`distributor.notify`), where every mail is queued in the same transaction as the step that
+caused it and marked sent once the SMTP server took it.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import sqlite3
 import threading
@@ -20,10 +25,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pps.errors import BadInput
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS push (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,8 +61,48 @@ def _to_v2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE outcome ADD COLUMN output TEXT NOT NULL DEFAULT ''")
 
 
+def _to_v3(db: sqlite3.Connection) -> None:
+    """v3: the release lifecycle's audit log (append-only) and the mail outbox."""
+    db.executescript(
+        """
+        CREATE TABLE event (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            component TEXT NOT NULL,
+            version TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            state TEXT NOT NULL,
+            site TEXT NOT NULL DEFAULT '',
+            who TEXT NOT NULL,
+            at TEXT NOT NULL,
+            recorded TEXT NOT NULL,
+            why TEXT NOT NULL DEFAULT '',
+            data TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX event_release ON event(component, version, id);
+        CREATE TRIGGER event_append_only_update BEFORE UPDATE ON event
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TRIGGER event_append_only_delete BEFORE DELETE ON event
+            BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TABLE mail (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            component TEXT NOT NULL DEFAULT '',
+            version TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL,
+            public INTEGER NOT NULL DEFAULT 0,
+            recipients TEXT NOT NULL,
+            message TEXT NOT NULL,
+            created TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            sent TEXT NOT NULL DEFAULT ''
+        );
+        """
+    )
+
+
 #: ``MIGRATIONS[n]`` takes a store from version n to n + 1.
-MIGRATIONS = {1: _to_v2}
+MIGRATIONS = {1: _to_v2, 2: _to_v3}
 
 #: States a site can be in.  The Nagios states, plus the push's own.
 RUNNING = "RUNNING"
@@ -65,7 +111,10 @@ NEVER = "NEVER PUSHED"
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # PPS_NOW (tests and demos) moves the push records with the lifecycle's clocks
+    from distributor.clocks import iso, now
+
+    return iso(now())
 
 
 def _start_time(pid: int) -> int:
@@ -137,6 +186,25 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (``BEGIN IMMEDIATE``): what it reads cannot be
+        changed by another process before it commits, so a check-then-append (a lifecycle
+        transition) never loses a concurrent one.  Rolled back if the block raises."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.rollback()
+                raise
+            self._db.commit()
+
+    def query(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
+        """Rows of a read-only statement."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
 
     def __enter__(self) -> StateStore:
         return self

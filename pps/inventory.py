@@ -12,6 +12,8 @@ Format (see README "Configuration")::
     signing_key = "keys/repo.pem"        # signs index.json (optional; pps repo keygen)
     [infosys]
     url = "ldap://bdii.example.org:2170" # optional; default: the sites' own GIP output
+    timeout = 30                         # seconds for a whole BDII read, connect included
+    max_values = 200000                  # attribute values a BDII read may return
     [state]
     path = "pps-state.sqlite"           # optional; the outcome records
     [[sites]]
@@ -39,6 +41,14 @@ from typing import Any
 from pps.classes import PartnerClass, UpdateClass, targets
 from pps.errors import ConfigError
 from pps.names import check_component, check_site_name, check_subcluster, check_vo
+from pps.settings import (
+    CALENDAR_KEYS,
+    NOTIFY_KEYS,
+    CalendarSettings,
+    NotifySettings,
+    parse_calendar,
+    parse_notify,
+)
 
 TRANSPORTS = ("local", "ssh")
 _SITE_COMMON = {
@@ -58,8 +68,10 @@ _SITE_LOCAL = {"root"}
 _SITE_SSH = {"host", "port", "user", "identity", "known_hosts", "python", "connect_timeout"}
 _SECTIONS = {
     "repository": {"path", "url", "signing_key"},
-    "infosys": {"url"},
+    "infosys": {"url", "timeout", "max_values"},
     "state": {"path"},
+    "calendar": CALENDAR_KEYS,
+    "notify": NOTIFY_KEYS,
 }
 
 
@@ -109,9 +121,18 @@ class Config:
     repository_url: str = ""
     #: The Ed25519 private key that signs ``index.json`` (None: the index is not signed).
     signing_key: Path | None = None
+    #: The BDII to read (``ldap://HOST:PORT``); "": each site's own GIP output.
     infosys_url: str = ""
+    #: Seconds a whole BDII read may take, connect included.
+    infosys_timeout: float = 30.0
+    #: Attribute values a BDII read may return before it stops.
+    infosys_max_values: int = 200_000
     state_path: Path | None = None
     sites: tuple[Site, ...] = field(default_factory=tuple)
+    #: [calendar]: the working days of the staged-rollout clocks (pps.settings).
+    calendar: CalendarSettings = field(default_factory=CalendarSettings)
+    #: [notify]: the SMTP server and lists (None: mail waits in the store's queue).
+    notify: NotifySettings | None = None
 
     def site(self, name: str) -> Site:
         for s in self.sites:
@@ -149,10 +170,30 @@ def _str(where: str, key: str, value: Any) -> str:
     return value
 
 
-def _seconds(where: str, value: Any) -> float:
+def _seconds(where: str, value: Any, key: str = "connect_timeout") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 3600:
-        raise ConfigError(f"{where}: 'connect_timeout' must be seconds in (0, 3600], got {value!r}")
+        raise ConfigError(f"{where}: {key!r} must be seconds in (0, 3600], got {value!r}")
     return float(value)
+
+
+def _infosys(where: str, table: dict[str, Any]) -> dict[str, Any]:
+    """The ``[infosys]`` settings as Config fields; the URL must be ``ldap[s]://HOST[:PORT]``."""
+    from pps.publication import parse_ldap_url
+
+    found: dict[str, Any] = {}
+    if "url" in table:
+        try:
+            found["infosys_url"] = parse_ldap_url(table["url"]).url
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    if "timeout" in table:
+        found["infosys_timeout"] = _seconds(where, table["timeout"], "timeout")
+    if "max_values" in table:
+        n = table["max_values"]
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 < n <= 100_000_000:
+            raise ConfigError(f"{where}: 'max_values' must be a count in [1, 100000000], got {n!r}")
+        found["infosys_max_values"] = n
+    return found
 
 
 def _site_path(where: str, key: str, value: Any) -> str:
@@ -207,11 +248,13 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         signing_key=local_path(_str(f"{path}: [repository]", "signing_key", repo["signing_key"]))
         if "signing_key" in repo
         else None,
-        infosys_url=data.get("infosys", {}).get("url", ""),
+        **_infosys(f"{path}: [infosys]", data.get("infosys", {})),
         state_path=local_path(_str(f"{path}: [state]", "path", state["path"]))
         if "path" in state
         else base / "pps-state.sqlite",
         sites=tuple(sites),
+        calendar=parse_calendar(f"{path}: [calendar]", data.get("calendar", {})),
+        notify=parse_notify(f"{path}: [notify]", data.get("notify"), local_path),
     )
 
 

@@ -283,7 +283,7 @@ def test_a_store_written_by_the_landed_pps_is_migrated_and_kept(grid: Grid) -> N
     alpha = next(o for o in json.loads(result.output) if o["site"] == "ALPHA")
     assert (alpha["state"], alpha["summary"], alpha["at"]) == ("OK", "verified",
                                                                "2026-01-01T00:00:30Z")  # fmt: skip
-    assert sqlite3.connect(store).execute("PRAGMA user_version").fetchone()[0] == 2
+    assert sqlite3.connect(store).execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_status_checks_the_names_it_is_given(grid: Grid) -> None:

@@ -105,8 +105,11 @@ def test_release_list_shows_releases_as_table_and_json(grid):
     _create(grid)
     table = grid.invoke("release", "list")
     assert table.exit_code == 0
+    assert table.output.splitlines()[0].split() == ["COMPONENT", "VERSION", "STAGE", "CLASS",
+                                                    "TYPE", "STATE", "STEP"]  # fmt: skip
     assert table.output.splitlines()[1].split() == ["tool", "1.0", "unverified", "bc-client",
-                                                    "revision"]  # fmt: skip
+                                                    "revision", "unverified", "verification",
+                                                    "0h", "of", "2d"]  # fmt: skip
     data = json.loads(grid.invoke("release", "list", "--json").output)
     assert [(r["component"], r["version"]) for r in data] == [("tool", "1.0")]
 

@@ -26,6 +26,9 @@ def test_demo_builds_the_grid_and_the_bulletin_as_the_rules_say(tmp_path):
     assert (out / "bulletin/index.html").stat().st_size > 0
     assert "demo-output/bulletin/index.html" in run.stdout
     assert "as expected" in run.stdout
+    # and a release moved through its staged rollout, to production
+    assert "    close success                    -> closed-success\n" in run.stdout
+    assert (out / "repository/production/glite-UI/3.2.8-0/glite-UI-3.2.8-0.tar.gz").is_file()
 
 
 def test_demo_runs_again_from_a_clean_start(tmp_path):

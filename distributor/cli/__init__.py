@@ -128,7 +128,18 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
 
 
 # The commands register themselves on ``cli`` when their modules are imported.
-from distributor.cli import bulletin, push, release, repo, site  # noqa: E402, F401
+from distributor.cli import (  # noqa: E402, F401
+    bulletin,
+    feedback,
+    infosys,
+    metrics,
+    notify,
+    pilot,
+    push,
+    release,
+    repo,
+    site,
+)
 
 
 def main() -> None:

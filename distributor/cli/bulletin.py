@@ -27,16 +27,28 @@ def bulletin() -> None:
     "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
     help="Directory to write index.html, map.json and feed.atom into.",
 )  # fmt: skip
+@click.option(
+    "--infosys", "infosys_url", metavar="URL", default=None,
+    help="Read the BDII at URL (ldap://HOST:PORT). Default: [infosys] url of pps.toml, else "
+    "each site's own GIP output through its transport ('' forces that).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @pass_state
-def bulletin_build(state: State, out: Path, as_json: bool) -> None:
-    """Write the bulletin from what the sites publish and the repository index."""
+def bulletin_build(state: State, out: Path, infosys_url: str | None, as_json: bool) -> None:
+    """Write the bulletin from what the sites publish and the repository index.
+
+    What the sites publish is read from the BDII (--infosys, or [infosys] url) or, without
+    one, from each site's GIP provider, run at the site as bdii-update runs it.
+    """
     from distributor.infosys import build_bulletin
 
-    paths, errors = build_bulletin(state.config, out)
+    warnings: list[str] = []
+    paths, errors = build_bulletin(state.config, out, infosys_url, warn=warnings.append)
     if as_json:
-        emit_json({"written": [str(p) for p in paths], "site_errors": errors})
+        emit_json({"written": [str(p) for p in paths], "site_errors": errors, "warnings": warnings})
         return
+    for message in warnings:
+        click.echo(f"warning: {message}", err=True)
     for name, err in sorted(errors.items()):
         click.echo(f"warning: {name}: {err}", err=True)
     for p in paths:

@@ -1,0 +1,239 @@
+"""What building the version map from a BDII costs, beside the LDAP floor and minimal ldap3.
+
+Issue 8's speed target: the whole ``pps`` command that builds the tag -> sites map from a BDII
+within 1.2x of a minimal ldap3 script doing the same searches in the same run: nothing beyond
+the round trips and the start-up.  This script starts its own slapd with Debian's BDII
+configuration (``tests/bdii_helpers.py``), loads 500 sites with 40 preview tags each as a top
+BDII holds them (GLUE 1.3 under ``Mds-Vo-name=<site>,Mds-Vo-name=local,o=grid``, one GLUE 2.0
+ApplicationEnvironment per tag under ``GLUE2DomainID=<site>,GLUE2GroupID=grid,o=glue``: 500
+SubCluster entries with 40 RTE values, 20,000 GLUE 2.0 entries), then times, interleaved, each
+as a whole process:
+
+* ``python -c pass``                       the interpreter alone
+* ``ldapsearch -x -LLL``, GLUE 1.3         the LDAP floor: one search of every preview RTE value
+* ``ldapsearch -x -LLL``, both bases       the same, and the GLUE 2.0 entries (two processes)
+* ldap3, one search                        a minimal script: the GLUE 1.3 search, {tag: [sites]}
+* ldap3, both bases                        the peer: a minimal script doing what pps does (both
+                                           searches, no schema read, {tag: {site: state}}, JSON)
+* ldap3, both bases, schema read           the same with ldap3's default ``get_info`` (the
+                                           schema read at connect that pps does not do)
+* ``pps infosys map --infosys URL --json`` the command, through its console script
+
+and prints a markdown table: median, min and max wall time of ``--runs`` runs (default 10) and
+the ratio of medians to the peer.  Before timing, the map pps prints is checked against the
+peer's.
+
+Run: ``.venv/bin/python benchmarks/infosys_read.py [--runs 10] [--sites 500] [--tags 40]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.bdii_helpers import LdapError, Slapd  # noqa: E402  (the repository's test bed)
+
+RTE = "GlueHostApplicationSoftwareRunTimeEnvironment"
+GLUE13_FILTER = f"({RTE}=VO-*-PPS-*)"
+GLUE2_FILTER = (
+    "(&(objectClass=GLUE2ApplicationEnvironment)(GLUE2ApplicationEnvironmentAppName=VO-*-PPS-*))"
+)
+
+#: The minimal ldap3 script: argv = URL, "1" (GLUE 1.3 only) or "2" (both), get_info.
+MINIMAL = r"""
+import json, sys
+import warnings
+warnings.simplefilter("ignore")
+import ldap3
+url, bases, info = sys.argv[1], sys.argv[2], sys.argv[3]
+server = ldap3.Server(url, get_info=ldap3.NONE if info == "none" else ldap3.SCHEMA)
+conn = ldap3.Connection(server, auto_bind=True)
+rte = "GlueHostApplicationSoftwareRunTimeEnvironment"
+conn.search("o=grid", "(%s=VO-*-PPS-*)" % rte, attributes=[rte])
+if bases == "1":
+    found = {}
+    for e in conn.response:
+        site = e["dn"].split(",")[-3].split("=", 1)[1]
+        for tag in e["attributes"][rte]:
+            found.setdefault(tag, []).append(site)
+    print(json.dumps(found))
+    sys.exit(0)
+found = {}
+for e in conn.response:
+    site = e["dn"].split(",")[-3].split("=", 1)[1]
+    for tag in e["attributes"][rte]:
+        found.setdefault(tag, {})[site] = {"glue1": True, "glue2": None}
+name, state = "GLUE2ApplicationEnvironmentAppName", "GLUE2ApplicationEnvironmentState"
+conn.search("o=glue", sys.argv[4], attributes=[name, state])
+for e in conn.response:
+    site = e["dn"].split(",")[-3].split("=", 1)[1]
+    a = e["attributes"]
+    tag = a[name][0] if isinstance(a[name], list) else a[name]
+    st = a[state][0] if isinstance(a[state], list) else a[state]
+    found.setdefault(tag, {}).setdefault(site, {"glue1": False, "glue2": None})["glue2"] = st
+print(json.dumps({"tags": found}))
+"""
+
+
+class BigSlapd(Slapd):
+    """The test bed's slapd with room for the load: Debian's configuration leaves mdb at its
+    default 10 MB map, which 20,000 GLUE 2.0 entries with their indexes overflow."""
+
+    def write_conf(self) -> None:
+        super().write_conf()
+        text = re.sub(
+            r"(?m)^(directory\s+\S+)\s*$", r"\1\nmaxsize         1073741824", self.conf.read_text()
+        )
+        self.conf.write_text(text)
+
+
+def grid_ldif(sites: int, tags: int) -> str:
+    """*sites* sites with *tags* tags each, parents included, as a top BDII holds them."""
+    records = []
+    for s in range(sites):
+        site = f"SITE-{s:04d}"
+        ce = f"ce{s:04d}.example.org"
+        g1 = f"Mds-Vo-name={site},Mds-Vo-name=local,o=grid"
+        res = f"Mds-Vo-name=resource,{g1}"
+        cl = f"GlueClusterUniqueID={ce},{res}"
+        g2 = f"GLUE2DomainID={site},GLUE2GroupID=grid,o=glue"
+        g2res = f"GLUE2GroupID=resource,{g2}"
+        names = [f"VO-dteam-PPS-comp{t % 8}-{t // 8}.{s % 3}-0" for t in range(tags)]
+        records += [
+            f"dn: {g1}\nobjectClass: MDS\nMds-Vo-name: {site}\n",
+            f"dn: {res}\nobjectClass: MDS\nMds-Vo-name: resource\n",
+            f"dn: {cl}\nobjectClass: GlueClusterTop\nobjectClass: GlueCluster\n"
+            f"GlueClusterUniqueID: {ce}\n",
+            f"dn: GlueSubClusterUniqueID={ce},{cl}\nobjectClass: GlueClusterTop\n"
+            "objectClass: GlueSubCluster\nobjectClass: GlueHostApplicationSoftware\n"
+            f"objectClass: GlueKey\nGlueSubClusterUniqueID: {ce}\n"
+            f"GlueChunkKey: GlueClusterUniqueID={ce}\n" + "".join(f"{RTE}: {n}\n" for n in names),
+            f"dn: {g2}\nobjectClass: GLUE2Domain\nobjectClass: GLUE2AdminDomain\n"
+            f"GLUE2DomainID: {site}\n",
+            f"dn: {g2res}\nobjectClass: GLUE2Group\nGLUE2GroupID: resource\n",
+        ]
+        for n in names:
+            app_id = f"urn:pps:{ce}:{n}"
+            records.append(
+                f"dn: GLUE2ApplicationEnvironmentID={app_id},{g2res}\n"
+                "objectClass: GLUE2Entity\nobjectClass: GLUE2ApplicationEnvironment\n"
+                f"GLUE2ApplicationEnvironmentID: {app_id}\n"
+                f"GLUE2ApplicationEnvironmentAppName: {n}\n"
+                "GLUE2ApplicationEnvironmentState: installedverified\n"
+                f"GLUE2ApplicationEnvironmentComputingManagerForeignKey: {ce}_Manager\n"
+                f"GLUE2EntityOtherInfo: PPSSite={site}\n"
+            )
+    return "\n".join(records)
+
+
+def pps_command() -> list[str]:
+    script = Path(sys.executable).parent / "pps"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "distributor.cli"]
+
+
+def timed(argv: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=10, help="timed runs of each case")
+    parser.add_argument("--sites", type=int, default=500)
+    parser.add_argument("--tags", type=int, default=40, help="preview tags per site")
+    args = parser.parse_args()
+    for tool in ("ldapsearch", "ldapadd"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing: apt-get install ldap-utils")
+
+    work = Path(tempfile.mkdtemp(prefix="pps-infosys-bench-"))
+    server = BigSlapd(work / "slapd")
+    try:
+        server.start()
+        server.seed()
+        text = grid_ldif(args.sites, args.tags)
+        started = time.perf_counter()
+        try:
+            server.add(text)
+        except LdapError as e:
+            raise SystemExit(f"loading the BDII failed: {str(e)[:1000]}") from None
+        load = time.perf_counter() - started
+        url = server.url
+        py = sys.executable
+        pps = pps_command()
+        search = ["ldapsearch", "-x", "-LLL", "-H", url]
+        cases = {
+            "python -c pass": [py, "-c", "pass"],
+            "ldapsearch -x -LLL, GLUE 1.3": [*search, "-b", "o=grid", GLUE13_FILTER, RTE],
+            "ldapsearch -x -LLL, both bases": [
+                "sh", "-c",
+                f'{" ".join(search)} -b o=grid "{GLUE13_FILTER}" {RTE} && '
+                f'{" ".join(search)} -b o=glue "{GLUE2_FILTER}" '
+                "GLUE2ApplicationEnvironmentAppName GLUE2ApplicationEnvironmentState",
+            ],
+            "ldap3, one search (GLUE 1.3)": [py, "-c", MINIMAL, url, "1", "none"],
+            "ldap3, both bases (peer)": [py, "-c", MINIMAL, url, "2", "none", GLUE2_FILTER],
+            "ldap3, both bases, schema read": [py, "-c", MINIMAL, url, "2", "schema", GLUE2_FILTER],
+            "pps infosys map --json": [*pps, "infosys", "map", "--infosys", url, "--json"],
+        }  # fmt: skip
+        env_cwd = work  # no pps.toml there: the command reads the BDII without an inventory
+
+        # The two maps agree before anything is timed.
+        peer = json.loads(subprocess.run(cases["ldap3, both bases (peer)"], capture_output=True,
+                                         check=True).stdout)["tags"]  # fmt: skip
+        ours = json.loads(subprocess.run(cases["pps infosys map --json"], capture_output=True,
+                                         check=True, cwd=env_cwd).stdout)["tags"]  # fmt: skip
+        if ours != peer:
+            raise SystemExit("pps infosys map and the minimal ldap3 script disagree")
+        values = sum(len(sites) for sites in ours.values())
+
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        for argv in cases.values():  # warm-up: caches, bytecode, slapd's pages
+            timed(argv, env_cwd)
+        for _ in range(args.runs):
+            for name, argv in cases.items():
+                times[name].append(timed(argv, env_cwd))
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    peer_median = statistics.median(times["ldap3, both bases (peer)"])
+    print(
+        f"{args.sites} sites x {args.tags} tags ({values} tag-site pairs, {args.sites} GLUE 1.3 "
+        f"entries, {args.sites * args.tags} GLUE 2.0 entries); loaded in {load:.1f} s; "
+        f"{args.runs} runs each; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print()
+    print("| case | median ms | min ms | max ms | x peer |")
+    print("|---|---:|---:|---:|---:|")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(
+            f"| {name} | {med * 1000:.0f} | {min(ts) * 1000:.0f} | {max(ts) * 1000:.0f} "
+            f"| {med / peer_median:.2f} |"
+        )
+    ratio = statistics.median(times["pps infosys map --json"]) / peer_median
+    verdict = "within" if ratio <= 1.2 else "NOT within"
+    print()
+    print(f"pps infosys map: {ratio:.2f}x the minimal ldap3 script ({verdict} the 1.2x target)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,634 @@
+"""The release lifecycle: the EGI staged rollout as a state machine, with its audit log.
+
+::
+
+    certified -> unverified -> verified -> rolling-out -> closed-success
+                     |            |                    -> closed-warning
+                     v            v                    -> closed-reject
+                  rejected     closed-reject (--force: nobody accepted)
+
+``pps release create`` records *certified* and, once the tarball's checksum matches the index,
+*unverified*.  ``verify`` moves the files from ``unverified/`` to ``staged-rollout/``; the first
+early adopter that accepts makes the release *rolling-out*; each accepting site reports (success,
+warning, reject, notes, effort); ``close`` needs every accepting site's report (or ``--force``
+with a reason on record) and moves the files to ``production/`` (success, warning) or removes
+them and withdraws the release (reject), so that the sites retire it.
+
+Every step is one event appended to the store's ``event`` table (who, when it happened, when it
+was recorded, why, and what it carried), in one ``BEGIN IMMEDIATE`` transaction that re-reads
+the release's events first: two processes moving the same release are serialized, and the
+second one is judged on the state the first left (refused if its step is no longer legal).
+Steps that touch the repository hold its lock around that transaction (the lock first, always,
+so no two processes wait for each other).  Files move by hard links: the new stage directory is
+complete before ``index.json`` names it, and the old one goes only once the new index is written,
+so a pull-mode site never reads an index naming a file that is not there.  The mail a step sends
+is queued in the same transaction (:mod:`distributor.notify`): the step and its mail land
+together or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import getpass
+import json
+import os
+import re
+import shutil
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distributor import clocks
+from distributor.state import StateStore
+from pps.errors import BadInput, NotFound
+from pps.fsutil import atomic_write, fsync_dir
+from pps.inventory import Config
+from pps.repository import Index, Release, Repository, release_dir, with_stage
+from pps.settings import check_address
+
+CERTIFIED = "certified"
+UNVERIFIED = "unverified"
+VERIFIED = "verified"
+REJECTED = "rejected"
+ROLLING_OUT = "rolling-out"
+CLOSED_SUCCESS = "closed-success"
+CLOSED_WARNING = "closed-warning"
+CLOSED_REJECT = "closed-reject"
+STATES = (CERTIFIED, UNVERIFIED, VERIFIED, REJECTED, ROLLING_OUT, CLOSED_SUCCESS,
+          CLOSED_WARNING, CLOSED_REJECT)  # fmt: skip
+FINAL = frozenset({REJECTED, CLOSED_SUCCESS, CLOSED_WARNING, CLOSED_REJECT})
+#: Outcomes of an early adopter's report and of a close.
+OUTCOMES = ("success", "warning", "reject")
+_CLOSED = {"success": CLOSED_SUCCESS, "warning": CLOSED_WARNING, "reject": CLOSED_REJECT}
+#: What the next step is, per state (for the error of an illegal one).
+_NEXT = {
+    UNVERIFIED: "'pps release verify' (or verify --reject)",
+    VERIFIED: "an early adopter's 'pps release accept'",
+    ROLLING_OUT: "'pps release report' per accepting site, then 'pps release close'",
+}
+
+
+def who_am_i() -> str:
+    """Who a step is recorded as: ``$PPS_USER``, else the login name."""
+    return os.environ.get("PPS_USER") or getpass.getuser()
+
+
+@dataclass(frozen=True)
+class Event:
+    """One line of the audit log."""
+
+    id: int
+    component: str
+    version: str
+    kind: str
+    #: The release's state after this event.
+    state: str
+    site: str
+    who: str
+    #: When it happened (``--at``, or when it was recorded).
+    at: str
+    recorded: str
+    why: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "kind": self.kind, "state": self.state, "site": self.site,
+            "who": self.who, "at": self.at, "recorded": self.recorded, "why": self.why,
+            "data": self.data,
+        }  # fmt: skip
+
+    @property
+    def moment(self) -> _dt.datetime:
+        return clocks.parse_time(self.at)
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A bug the release fixes, and who reported it (invited to verify the fix)."""
+
+    id: str
+    title: str
+    reporter: str
+
+    @classmethod
+    def parse(cls, text: str) -> Bug:
+        """``ID=TITLE <reporter@example.org>``."""
+        m = re.fullmatch(r"\s*([A-Za-z0-9#._-]+)\s*=\s*(.+?)\s*<([^<>]+)>\s*", text)
+        if not m:
+            raise BadInput(f"bug {text!r} is not ID=TITLE <reporter@domain>")
+        return cls(m.group(1), m.group(2), check_address(m.group(3), "bug reporter"))
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "title": self.title, "reporter": self.reporter}
+
+
+_EFFORT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(PH|PD|PW|PM)\s*$", re.IGNORECASE)
+
+
+def parse_effort(text: str) -> float:
+    """Person-hours in ``4PH``, ``0.5PD``, ``1PW``, ``1PM`` (PD = 8 PH, PW = 5 PD, PM = 20 PD)."""
+    from pps.classes import EFFORT_HOURS
+
+    m = _EFFORT.match(text)
+    if not m:
+        raise BadInput(f"effort {text!r} is not a number and a unit: PH, PD, PW or PM (e.g. 4PH)")
+    return float(m.group(1)) * EFFORT_HOURS[m.group(2).upper()]
+
+
+class History:
+    """One release's events, oldest first, and what they add up to."""
+
+    def __init__(self, component: str, version: str, events: Sequence[Event]) -> None:
+        self.component = component
+        self.version = version
+        self.events = list(events)
+
+    @property
+    def state(self) -> str:
+        return self.events[-1].state if self.events else UNVERIFIED
+
+    @property
+    def final(self) -> bool:
+        return self.state in FINAL
+
+    def first(self, kind: str) -> Event | None:
+        return next((e for e in self.events if e.kind == kind), None)
+
+    def all(self, kind: str) -> list[Event]:
+        return [e for e in self.events if e.kind == kind]
+
+    @property
+    def accepted(self) -> dict[str, Event]:
+        return {e.site: e for e in self.all("accept")}
+
+    @property
+    def reports(self) -> dict[str, Event]:
+        return {e.site: e for e in self.all("report")}
+
+    @property
+    def open_sites(self) -> list[str]:
+        """Sites that accepted and have not reported yet."""
+        done = self.reports
+        return [s for s in self.accepted if s not in done]
+
+    @property
+    def bugs(self) -> list[Bug]:
+        created = self.first("certified")
+        raw = created.data.get("bugs", []) if created else []
+        return [Bug(b["id"], b["title"], b["reporter"]) for b in raw]
+
+    @property
+    def ended(self) -> Event | None:
+        return next((e for e in self.events if e.state in FINAL), None)
+
+    def times(self) -> dict[str, _dt.datetime | None]:
+        """The moments the clocks need (:func:`distributor.clocks.clock`)."""
+
+        def at(event: Event | None) -> _dt.datetime | None:
+            return event.moment if event else None
+
+        return {
+            "certified": at(self.first("certified")),
+            "unverified": at(self.first("unverified")),
+            "verified": at(self.first("verify")),
+            "first_accept": at(self.first("accept")),
+            "closed": at(self.ended),
+        }
+
+
+@dataclass
+class Plan:
+    """What a step will do, decided before anything is written."""
+
+    state: str
+    data: dict[str, Any] = field(default_factory=dict)
+    #: Move the files to this stage.
+    stage: str | None = None
+    #: Withdraw the release and remove its files (a rejection).
+    withdraw: bool = False
+    #: Lift the embargo.
+    unembargo: bool = False
+    #: Release notes to write beside the files (at the close).
+    notes: str | None = None
+
+
+@dataclass
+class Moved:
+    """What a step did (or, for a dry run, would do)."""
+
+    release: Release
+    history: History
+    event: Event
+    #: The mails the step queued (for a dry run: would queue).
+    mails: list[Any] = field(default_factory=list)
+    #: Ids of the queued mails, to send now.
+    mail_ids: list[int] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.release.withdrawn and self.event.kind in ("reject", "close")
+
+
+#: Builds the mails of a step from the release, its history with the new event, and the event.
+MailMaker = Callable[[Release, History, Event], Sequence[Any]]
+
+
+def load_history(store: StateStore | sqlite3.Connection, release: Release) -> History:
+    """The release's events; a release with none (created before the lifecycle was recorded,
+    or by a program) starts as *certified* then *unverified* at its creation time."""
+    sql = ("SELECT id, component, version, kind, state, site, who, at, recorded, why, data "
+           "FROM event WHERE component=? AND version=? ORDER BY id")  # fmt: skip
+    args = (release.component, release.version)
+    rows = store.query(sql, args) if isinstance(store, StateStore) else store.execute(sql, args)
+    events = [_event(row) for row in rows]
+    if not events:
+        events = _start_events(release, "", release.created or clocks.iso(clocks.now()), [])
+    return History(release.component, release.version, events)
+
+
+def _event(row: Sequence[Any]) -> Event:
+    c, v, kind, state, site, who, at, recorded, why = (str(x) for x in row[1:10])
+    return Event(int(row[0]), c, v, kind, state, site, who, at, recorded, why,
+                 json.loads(str(row[10])))  # fmt: skip
+
+
+def _start_events(release: Release, who: str, at: str, bugs: Sequence[Bug]) -> list[Event]:
+    c, v = release.component, release.version
+    return [
+        Event(0, c, v, "certified", CERTIFIED, "", who, at, at, "certified by the provider",
+              {"bugs": [b.to_dict() for b in bugs]}),
+        Event(0, c, v, "unverified", UNVERIFIED, "", who, at, at,
+              "in the unverified repository, checksum verified", {"sha256": release.sha256}),
+    ]  # fmt: skip
+
+
+def _insert(db: sqlite3.Connection, e: Event) -> Event:
+    cur = db.execute(
+        "INSERT INTO event(component, version, kind, state, site, who, at, recorded, why, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (e.component, e.version, e.kind, e.state, e.site, e.who, e.at, e.recorded, e.why,
+         json.dumps(e.data, sort_keys=True)),
+    )  # fmt: skip
+    return Event(**{**e.__dict__, "id": int(cur.lastrowid or 0)})
+
+
+class Rollout:
+    """The lifecycle steps of the releases of one repository, recorded in one store."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        store: StateStore,
+        config: Config,
+        *,
+        who: str | None = None,
+        mails: Callable[[str], MailMaker | None] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.store = store
+        self.config = config
+        self.who = who or who_am_i()
+        #: ``mails(kind)``: what mails a step of *kind* sends (None: none).
+        self.mails = mails or (lambda _kind: None)
+
+    # ----------------------------------------------------------------------- reading
+
+    def history(self, component: str, version: str) -> tuple[Release, History]:
+        rel = self.repo.load().find(component, version)
+        return rel, load_history(self.store, rel)
+
+    def histories(self) -> list[tuple[Release, History]]:
+        index = self.repo.load()
+        releases = sorted(index.releases, key=lambda r: (r.component, r.version))
+        rows = self.store.query(
+            "SELECT id, component, version, kind, state, site, who, at, recorded, why, data "
+            "FROM event ORDER BY id"
+        )
+        grouped: dict[tuple[str, str], list[Event]] = {}
+        for row in rows:
+            e = _event(row)
+            grouped.setdefault((e.component, e.version), []).append(e)
+        out = []
+        for rel in releases:
+            events = grouped.get((rel.component, rel.version))
+            history = (History(rel.component, rel.version, events) if events
+                       else load_history(self.store, rel))  # fmt: skip
+            out.append((rel, history))
+        return out
+
+    # ----------------------------------------------------------------------- steps
+
+    def record_created(
+        self, release: Release, *, bugs: Sequence[Bug] = (), certified_at: str | None = None
+    ) -> History:
+        """Record a release just created: *certified*, then *unverified* once its tarball
+        matches the index (an IntegrityError otherwise).  Nothing is written if the release
+        already has events (another process moved it first)."""
+        from distributor.push import check_tarball
+
+        now = clocks.now()
+        at = release.created or clocks.iso(now)
+        certified = at
+        if certified_at:
+            moment = clocks.parse_time(certified_at, "--certified")
+            if moment > now:
+                raise BadInput(
+                    f"--certified {certified_at} is in the future (now {clocks.iso(now)})"
+                )
+            certified = clocks.iso(moment)
+        check_tarball(self.repo, release)
+        with self.store.write() as db:
+            if db.execute("SELECT 1 FROM event WHERE component=? AND version=?",
+                          (release.component, release.version)).fetchone():  # fmt: skip
+                return load_history(db, release)
+            first, second = _start_events(release, self.who, at, bugs)
+            first = Event(**{**first.__dict__, "at": certified, "recorded": clocks.iso(now)})
+            second = Event(**{**second.__dict__, "recorded": clocks.iso(now)})
+            _insert(db, first)
+            _insert(db, second)
+            return load_history(db, release)
+
+    def step(
+        self,
+        component: str,
+        version: str,
+        kind: str,
+        decide: Callable[[Release, History, Index], Plan],
+        *,
+        site: str = "",
+        why: str = "",
+        at: str | None = None,
+        dry_run: bool = False,
+    ) -> Moved:
+        """Run one step: under the repository lock and one IMMEDIATE transaction, read the
+        release and its events, let *decide* judge the step (BadInput when it is illegal),
+        apply its plan, append the event and queue its mail."""
+        files = kind in ("verify", "reject", "close", "unembargo")
+        hold = self.repo.locked() if files and not dry_run else contextlib.nullcontext()
+        key = None
+        if files and self.config.signing_key is not None:
+            from distributor.signing import load_key
+
+            key = load_key(self.config.signing_key)  # a bad key is refused before any write
+        with hold, self.store.write() as db:
+            index = self.repo.load()
+            rel = index.find(component, version)
+            history = load_history(db, rel)
+            now = clocks.now()
+            when = self._when(at, history, now)
+            plan = decide(rel, history, index)
+            event = Event(0, rel.component, rel.version, kind, plan.state, site, self.who,
+                          clocks.iso(when), clocks.iso(now), why, plan.data)  # fmt: skip
+            new_rel = rel
+            if plan.stage:
+                new_rel = with_stage(rel, plan.stage)
+            if plan.withdraw:
+                new_rel = new_rel.replace(withdrawn=True)
+            if plan.unembargo:
+                new_rel = new_rel.replace(embargo=False)
+            after = History(rel.component, rel.version, [*history.events, event])
+            maker = self.mails(kind)
+            mails = list(maker(new_rel, after, event)) if maker else []
+            if dry_run:  # nothing was written: the transaction ends empty
+                return Moved(new_rel, after, event, mails, [], dry_run=True)
+            if not any(e.id for e in history.events):
+                for start in history.events:  # a release that had no events yet
+                    _insert(db, start)
+            if new_rel != rel:
+                old_dir = self.repo.root / release_dir(rel.stage, rel.component, rel.version)
+                if plan.stage:
+                    self._link_stage(rel, plan.stage)
+                if plan.notes is not None and not plan.withdraw:
+                    notes_rel = (
+                        f"{release_dir(new_rel.stage, rel.component, rel.version)}/"
+                        f"{rel.component}-{rel.version}.release-notes.txt"
+                    )
+                    atomic_write(self.repo.path_of(notes_rel), plan.notes.encode())
+                index.replace(new_rel)
+                data = self.repo.save(index)
+                if key is not None:
+                    from distributor.signing import sign_index
+
+                    sign_index(self.repo, key, data)
+                if plan.stage or plan.withdraw:
+                    _remove_tree(old_dir, self.repo.root)
+            event = _insert(db, event)
+            from distributor.notify import enqueue, release_held
+
+            ids = [enqueue(db, m, held=new_rel.embargo and m.public, at=event.recorded)
+                   for m in mails]  # fmt: skip
+            if plan.unembargo:
+                ids += release_held(db, rel.component, rel.version)
+            after = History(rel.component, rel.version, [*history.events, event])
+        return Moved(new_rel, after, event, mails, ids)
+
+    def _when(self, at: str | None, history: History, now: _dt.datetime) -> _dt.datetime:
+        if not at:
+            return now
+        moment = clocks.parse_time(at, "--at")
+        if moment > now:
+            raise BadInput(f"--at {at} is in the future (now {clocks.iso(now)})")
+        last = history.events[-1] if history.events else None
+        if last is not None and moment < last.moment:
+            raise BadInput(f"--at {at} is before the last recorded step ({last.kind} at "
+                           f"{last.at})")  # fmt: skip
+        return moment
+
+    def _link_stage(self, rel: Release, stage: str) -> None:
+        """Make the release's files appear whole in *stage* (hard links; copies across file
+        systems); the old directory stays until the new index is written."""
+        old = self.repo.root / release_dir(rel.stage, rel.component, rel.version)
+        new = self.repo.root / release_dir(stage, rel.component, rel.version)
+        if not old.is_dir():
+            if new.is_dir():
+                return  # moved before a crash that kept the index from saying so
+            raise NotFound(f"the files of {rel.key} are missing from {old}")
+        # '+' is outside the version grammar: no release can own this name
+        tmp = new.with_name(new.name + "+moving")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for path in sorted(old.iterdir()):
+            if path.is_file():
+                try:
+                    os.link(path, tmp / path.name)
+                except OSError:
+                    shutil.copy2(path, tmp / path.name)
+        if new.exists():
+            shutil.rmtree(new)  # left by a crash: the index never named it
+        os.rename(tmp, new)
+        fsync_dir(new.parent)
+
+    # ----------------------------------------------------------------------- the steps
+
+    def verify(self, component: str, version: str, *, why: str = "", at: str | None = None,
+               dry_run: bool = False) -> Moved:  # fmt: skip
+        """unverified -> verified: the checksum again, then the files to ``staged-rollout/``."""
+        from distributor.push import check_tarball
+
+        def decide(rel: Release, history: History, _index: Index) -> Plan:
+            _require(history, rel, "verify", (UNVERIFIED,))
+            check_tarball(self.repo, rel)
+            return Plan(VERIFIED, {"stage": "staged-rollout", "sha256": rel.sha256},
+                        stage="staged-rollout")  # fmt: skip
+
+        return self.step(component, version, "verify", decide, why=why or "verified", at=at,
+                         dry_run=dry_run)  # fmt: skip
+
+    def reject(self, component: str, version: str, *, why: str, at: str | None = None,
+               dry_run: bool = False) -> Moved:  # fmt: skip
+        """unverified -> rejected (the verification failed): withdrawn, files removed."""
+        if not why.strip():
+            raise BadInput("a rejection needs a reason: --why TEXT")
+
+        def decide(rel: Release, history: History, _index: Index) -> Plan:
+            _require(history, rel, "reject at verification", (UNVERIFIED,))
+            return Plan(REJECTED, {"withdrawn": True}, withdraw=True)
+
+        return self.step(component, version, "reject", decide, why=why, at=at, dry_run=dry_run)
+
+    def accept(self, component: str, version: str, site: str, *, why: str = "",
+               at: str | None = None, dry_run: bool = False) -> Moved:  # fmt: skip
+        """An early adopter takes the staged rollout on: the first makes it rolling-out."""
+        found = self.config.site(site)
+
+        def decide(rel: Release, history: History, _index: Index) -> Plan:
+            _require(history, rel, f"accept (site {site})", (VERIFIED, ROLLING_OUT))
+            if not found.takes(rel.update_class):
+                raise BadInput(
+                    f"site {site} (partner {found.partner.value}) does not take "
+                    f"{rel.update_class.value} releases: it cannot roll {rel.key} out"
+                )
+            if site in history.accepted:
+                raise BadInput(f"site {site} accepted {rel.key} already "
+                               f"(at {history.accepted[site].at})")  # fmt: skip
+            committed = rel.component in found.early_adopter
+            return Plan(ROLLING_OUT, {"committed": committed, "first": not history.accepted})
+
+        return self.step(
+            component,
+            version,
+            "accept",
+            decide,
+            site=site,
+            why=why or "accepted the staged rollout",
+            at=at,
+            dry_run=dry_run,
+        )
+
+    def report(self, component: str, version: str, site: str, *, outcome: str, notes: str,
+               effort: str, at: str | None = None, dry_run: bool = False) -> Moved:  # fmt: skip
+        """An accepting site is done: its outcome, notes and effort."""
+        self.config.site(site)
+        if outcome not in OUTCOMES:
+            raise BadInput(f"outcome {outcome!r} is not one of: {', '.join(OUTCOMES)}")
+        hours = parse_effort(effort)
+
+        def decide(rel: Release, history: History, _index: Index) -> Plan:
+            _require(history, rel, f"report (site {site})", (ROLLING_OUT,))
+            if site not in history.accepted:
+                accepted = ", ".join(history.accepted) or "none"
+                raise BadInput(f"site {site} did not accept {rel.key}: only accepting sites "
+                               f"report (accepted: {accepted})")  # fmt: skip
+            if site in history.reports:
+                raise BadInput(f"site {site} reported on {rel.key} already "
+                               f"(at {history.reports[site].at})")  # fmt: skip
+            return Plan(ROLLING_OUT, {"outcome": outcome, "notes": notes,
+                                     "effort_hours": hours, "effort": effort.strip()})  # fmt: skip
+
+        return self.step(component, version, "report", decide, site=site,
+                         why=f"done: {outcome}", at=at, dry_run=dry_run)  # fmt: skip
+
+    def close(self, component: str, version: str, *, outcome: str, summary: str,
+              force: str | None = None, at: str | None = None,
+              dry_run: bool = False) -> Moved:  # fmt: skip
+        """rolling-out -> closed-success | closed-warning (files to ``production/``) |
+        closed-reject (withdrawn, files removed).  Every accepting site must have reported;
+        *force* (a reason) closes without them, or without any early adopter."""
+        from distributor.notes import release_notes
+        from distributor.workdays import WorkCalendar
+
+        if outcome not in OUTCOMES:
+            raise BadInput(f"outcome {outcome!r} is not one of: {', '.join(OUTCOMES)}")
+        if force is not None and not force.strip():
+            raise BadInput("--force needs a reason (it is recorded): --force 'REASON'")
+
+        def decide(rel: Release, history: History, _index: Index) -> Plan:
+            allowed = (ROLLING_OUT, VERIFIED) if force else (ROLLING_OUT,)
+            if history.state == VERIFIED and not force:
+                raise BadInput(
+                    f"{rel.key} is verified but no early adopter accepted it: "
+                    "nothing to close (--force 'REASON' closes it anyway)"
+                )
+            _require(history, rel, "close", allowed)
+            missing = history.open_sites
+            if missing and not force:
+                raise BadInput(
+                    f"cannot close {rel.key}: {', '.join(missing)} accepted and did "
+                    "not report yet (--force 'REASON' closes without them)"
+                )
+            state = _CLOSED[outcome]
+            data: dict[str, Any] = {"outcome": outcome, "summary": summary}
+            if force:
+                data.update(forced=force, open_sites=missing)
+            closing = Event(0, rel.component, rel.version, "close", state, "", self.who,
+                            clocks.iso(clocks.now()), "", summary, data)  # fmt: skip
+            notes = release_notes(rel, History(rel.component, rel.version,
+                                               [*history.events, closing]),
+                                  calendar=WorkCalendar(self.config.calendar))  # fmt: skip
+            data["notes"] = notes
+            if outcome == "reject":
+                return Plan(state, data, withdraw=True, notes=notes)
+            return Plan(state, data, stage="production", notes=notes)
+
+        why = summary if not force else f"{summary} (forced: {force})"
+        return self.step(component, version, "close", decide, why=why, at=at, dry_run=dry_run)
+
+    def unembargo(self, component: str, version: str, *, why: str,
+                  dry_run: bool = False) -> Moved:  # fmt: skip
+        """Lift a release's embargo: from now on it is in every public output, and the mail
+        held for it is sent."""
+
+        def decide(rel: Release, history: History, _index: Index) -> Plan:
+            if not rel.embargo:
+                raise BadInput(f"{rel.key} is not embargoed")
+            return Plan(history.state, {}, unembargo=True)
+
+        return self.step(component, version, "unembargo", decide,
+                         why=why or "embargo lifted", dry_run=dry_run)  # fmt: skip
+
+    def note(self, component: str, version: str, kind: str, data: dict[str, Any], *,
+             why: str = "", site: str = "", at: str | None = None,
+             check: Callable[[Release, History], None] | None = None,
+             dry_run: bool = False) -> Moved:  # fmt: skip
+        """An event that does not change the state (feedback, a classification, a pilot
+        step); *check* may refuse it."""
+
+        def decide(rel: Release, history: History, _index: Index) -> Plan:
+            if check is not None:
+                check(rel, history)
+            return Plan(history.state, data)
+
+        return self.step(component, version, kind, decide, why=why, site=site, at=at,
+                         dry_run=dry_run)  # fmt: skip
+
+
+def _require(history: History, rel: Release, what: str, allowed: Sequence[str]) -> None:
+    if history.state in allowed:
+        return
+    hint = _NEXT.get(history.state, "nothing: the release is closed" if history.final else "")
+    raise BadInput(f"cannot {what}: {rel.key} is {history.state}, not "
+                   f"{' or '.join(allowed)} (next: {hint})")  # fmt: skip
+
+
+def _remove_tree(path: Path, root: Path) -> None:
+    """Remove a release directory and the component directory if it is left empty."""
+    shutil.rmtree(path, ignore_errors=True)
+    parent = path.parent
+    with contextlib.suppress(OSError):
+        if parent != root and not any(parent.iterdir()):
+            parent.rmdir()

@@ -1,0 +1,106 @@
+"""An embargoed (security) release is pushed and tested like any other, and appears in no
+public output (bulletin index.html, map.json, feed.atom, mail to lists) until
+'pps release unembargo'."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.grid import Grid
+from tests.smtp_helpers import Handler, SMTPServer, free_port, notify_section, start
+
+PASSING = "[[tests]]\nname = 'tool-runs'\ncommand = 'tool | grep -q 1.0'\ntimeout = 20\n"
+SECRET = ("secfix", "9.9.9-1")
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    server = start(free_port(), Handler())
+    yield server
+    server.stop()
+
+
+def _ok(grid: Grid, *args: str) -> str:
+    result = grid.invoke(*args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _create(grid: Grid, component: str, version: str, *extra: str) -> None:
+    src = grid.source(f"{component}-{version}", tests=PASSING)
+    _ok(grid, "release", "create", component, version, "--from", str(src), "--class",
+        "bc-client", "--type", "emergency", *extra)  # fmt: skip
+
+
+def _public_outputs(grid: Grid, out: Path, server: SMTPServer) -> dict[str, str]:
+    """Every public output, as text: the bulletin's three files and the mail sent to lists."""
+    _ok(grid, "bulletin", "build", "--out", str(out))
+    texts = {name: (out / name).read_text() for name in ("index.html", "map.json", "feed.atom")}
+    texts["mail to lists"] = "\n".join(
+        str(r.message) for r in server.received if r.recipients != ["alice@example.org"]
+    )
+    return texts
+
+
+def test_an_embargoed_release_is_tested_at_the_sites_and_in_no_public_output(
+    grid: Grid, smtp_server: SMTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PPS_NOW", "2026-03-02T09:00:00Z")
+    grid.config.write_text(grid.config.read_text() + notify_section(smtp_server.port))
+    component, version = SECRET
+    _create(grid, "public", "1.0")
+    _create(grid, component, version, "--embargo", "--bug", "CVE-2026-1=root exploit "
+            "<alice@example.org>")  # fmt: skip
+    sha256 = json.loads(_ok(grid, "release", "show", component, version, "--json"))[
+        "release"]["sha256"]  # fmt: skip
+    assert grid.invoke("push", "public", "1.0").exit_code == 0
+    pushed = grid.invoke("push", component, version)
+    verified = _ok(grid, "release", "verify", component, version)
+    _ok(grid, "release", "accept", component, version, "--site", "ALPHA")
+    _ok(grid, "release", "report", component, version, "--site", "ALPHA", "--outcome",
+        "success", "--effort", "2PH")  # fmt: skip
+    closed = _ok(grid, "release", "close", component, version, "--outcome", "success",
+                 "--summary", "fixed")  # fmt: skip
+
+    hidden = _public_outputs(grid, tmp_path / "before", smtp_server)
+    queue = json.loads(_ok(grid, "notify", "queue", "--json"))
+    lifted = _ok(grid, "release", "unembargo", component, version, "--why", "advisory out")
+    shown = _public_outputs(grid, tmp_path / "after", smtp_server)
+
+    assert pushed.exit_code == 0, pushed.output
+    assert f"VO-dteam-PPS-{component}-{version}" in grid.tags("ALPHA", "dteam")
+    assert verified.splitlines()[1:] == [
+        "mail: sent 1 (personal to alice@example.org)",
+        "mail: 1 to lists held while the release is embargoed ('pps release unembargo' sends them)",
+    ]
+    assert closed.splitlines()[1] == (
+        "mail: 1 to lists held while the release is embargoed ('pps release unembargo' sends them)"
+    )
+    for name, text in hidden.items():
+        assert "public" in text or name == "mail to lists", name
+        for secret in (component, sha256):
+            assert secret not in text, f"{secret} is in {name}"
+    assert [(m["kind"], m["status"]) for m in queue] == [("broadcast", "held"),
+                                                         ("announce", "held")]  # fmt: skip
+    assert lifted.splitlines() == [
+        f"{component} {version}: embargo lifted",
+        "mail: sent 2 (broadcast to early-adopters@example.org, announce to "
+        "site-admins@example.org)",
+    ]
+    assert component in shown["map.json"] and component in shown["index.html"]
+    assert component in shown["feed.atom"] and component in shown["mail to lists"]
+    history = json.loads(_ok(grid, "release", "show", component, version, "--json"))["events"]
+    assert (history[-1]["kind"], history[-1]["why"]) == ("unembargo", "advisory out")
+
+
+def test_unembargo_of_a_release_that_is_not_embargoed_is_refused(grid: Grid) -> None:
+    _create(grid, "public", "1.0")
+
+    result = grid.invoke("release", "unembargo", "public", "1.0")
+
+    assert result.exit_code == 2
+    assert result.output == "Error: public 1.0 is not embargoed\n"
