@@ -425,16 +425,20 @@ def read_bdii(
     inventory: Mapping[str, str] | None = None,
     tag: str | None = None,
     page_size: int = PAGE_SIZE,
+    glue2: bool = True,
 ) -> Publication:
     """The preview tags a BDII publishes, by site (see :mod:`pps.publication` for the rules).
 
-    *tag*: only that tag.  Raises BadInput for a bad URL, InfosysError when the BDII cannot be
-    read within *timeout* seconds and *max_values* values."""
+    *tag*: only that tag.  Without *glue2* only the GLUE 1.3 RunTimeEnvironment values are read
+    (one search: what a WMS matches jobs on), not the GLUE 2.0 states.  Raises BadInput for a
+    bad URL, InfosysError when the BDII cannot be read within *timeout* seconds and
+    *max_values* values."""
     with BdiiReader(url, timeout=timeout, max_values=max_values, page_size=page_size) as r:
         entries = r.search(GLUE13_BASE, glue13_filter(tag), GLUE13_ATTRS)
-        glue2 = r.search(GLUE2_BASE, glue2_filter(tag), GLUE2_ATTRS, APP_ENV_CLASS)
-        _add_pps_sites(r, glue2)
-        entries += glue2
+        if glue2:
+            found = r.search(GLUE2_BASE, glue2_filter(tag), GLUE2_ATTRS, APP_ENV_CLASS)
+            _add_pps_sites(r, found)
+            entries += found
         pub = read_entries(entries, inventory=inventory)
         if pub.missing_clusters:  # a resource BDII: the GlueCluster entries name the site
             ids = sorted(pub.missing_clusters)
@@ -577,9 +581,10 @@ def read_published(
     *,
     tag: str | None = None,
     transport_factory: Callable[[Site], Transport] | None = None,
+    glue2: bool = True,
 ) -> tuple[Publication, dict[str, str]]:
     """``(publication, error by site)`` from the BDII *how* names, or else from every site's
-    GIP provider (which needs the inventory)."""
+    GIP provider (which needs the inventory).  *glue2*: see :func:`read_bdii`."""
     sites = config.sites if config is not None else ()
     if how.url:
         pub = read_bdii(
@@ -588,6 +593,7 @@ def read_published(
             max_values=how.max_values,
             inventory=inventory_map(sites),
             tag=tag,
+            glue2=glue2,
         )
         return pub, {}
     if config is None:

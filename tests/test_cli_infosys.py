@@ -132,7 +132,7 @@ def test_map_prints_which_tag_is_live_where_from_a_bdii_without_any_inventory(
     slapd: Slapd, nowhere: Path
 ) -> None:
     _load_top_bdii(slapd)
-    result = invoke("infosys", "map", "--infosys", slapd.url)
+    result = invoke("infosys", "map", "--glue2", "--infosys", slapd.url)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
         "TAG                            SITE         GLUE 1.3  GLUE 2.0",
@@ -151,11 +151,31 @@ def test_map_prints_which_tag_is_live_where_from_a_bdii_without_any_inventory(
     ]
 
 
+def test_map_without_glue2_reads_only_the_runtime_environment_values_in_one_search(
+    slapd: Slapd, nowhere: Path
+) -> None:
+    _load_top_bdii(slapd)
+    result = invoke("infosys", "map", "--infosys", slapd.url)
+    data = json.loads(invoke("infosys", "map", "--infosys", slapd.url, "--json").stdout)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "TAG                            SITE",
+        "PPS-PREVIEW                    INFN-PISA",
+        f"{TAG}  CERN-PROD",
+        f"{TAG}  INFN-PISA",
+        f"{WN}      CERN-PROD",  # AURORA-LCG2's is broken: in GLUE 2.0 only, not read here
+    ]
+    assert data["glue2"] is False
+    assert data["tags"][WN] == {"CERN-PROD": {"glue1": True, "glue2": None}}
+
+
 def test_map_as_json_gives_each_site_its_glue13_presence_and_glue2_state(
     slapd: Slapd, nowhere: Path
 ) -> None:
     _load_top_bdii(slapd)
-    result = invoke("infosys", "map", "--infosys", slapd.url, "--json", "--tag", WN.lower())
+    result = invoke(
+        "infosys", "map", "--glue2", "--infosys", slapd.url, "--json", "--tag", WN.lower()
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["tags"] == {
@@ -416,7 +436,7 @@ def test_names_and_tags_with_html_quotes_filter_characters_and_utf8_are_read_saf
     slapd: Slapd, nowhere: Path
 ) -> None:
     _load_odd_bdii(slapd)
-    result = invoke("infosys", "map", "--infosys", slapd.url, "--json")
+    result = invoke("infosys", "map", "--glue2", "--infosys", slapd.url, "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["tags"] == {
         ODD_TAGS[0]: {ODD_SITE: {"glue1": True, "glue2": "installedverified"}},
@@ -428,7 +448,7 @@ def test_names_and_tags_with_html_quotes_filter_characters_and_utf8_are_read_saf
             UTF8_SITE: {"glue1": True, "glue2": None},
         },
     }
-    table = invoke("infosys", "map", "--infosys", slapd.url)
+    table = invoke("infosys", "map", "--glue2", "--infosys", slapd.url)
     assert table.exit_code == 0, table.output
     assert "\x1b" not in table.output
     lines = table.stdout.splitlines()
@@ -448,7 +468,7 @@ def test_a_tag_with_filter_characters_or_utf8_given_to_map_matches_only_itself(
 ) -> None:
     _load_odd_bdii(slapd)
     for tag, site in ((ODD_TAGS[0], ODD_SITE), (UTF8_TAG.upper(), UTF8_SITE)):
-        result = invoke("infosys", "map", "--infosys", slapd.url, "--json", "--tag", tag)
+        result = invoke("infosys", "map", "--glue2", "--infosys", slapd.url, "--json", "--tag", tag)
         assert result.exit_code == 0, result.output
         tags = json.loads(result.stdout)["tags"]
         assert [t.casefold() for t in tags] == [tag.casefold()]
@@ -468,7 +488,7 @@ def test_malformed_entries_are_skipped_with_a_warning_naming_the_dn(
             ]
         )  # fmt: skip
     )
-    result = invoke("infosys", "map", "--infosys", slapd.url)
+    result = invoke("infosys", "map", "--glue2", "--infosys", slapd.url)
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1].split() == [TAG, "S1", "yes", "-"]
     assert sorted(result.stderr.splitlines()) == [
@@ -482,7 +502,7 @@ def test_malformed_entries_are_skipped_with_a_warning_naming_the_dn(
 
 def test_an_unreachable_bdii_is_one_line_and_exit_1(nowhere: Path) -> None:
     url = f"ldap://127.0.0.1:{free_port()}"
-    result = invoke("infosys", "map", "--infosys", url, "--timeout", "5")
+    result = invoke("infosys", "map", "--glue2", "--infosys", url, "--timeout", "5")
     assert result.exit_code == 1
     assert result.output == f"Error: cannot reach the BDII at {url}: connection refused\n"
 
@@ -523,7 +543,7 @@ def test_a_bdii_returning_more_values_than_the_limit_stops_with_one_line(
         + "\n"
         + subcluster(SITE_GLUE1.format(site="S2"), "ce2", many[:50])
     )
-    result = invoke("infosys", "map", "--infosys", slapd.url, "--max-values", "300")
+    result = invoke("infosys", "map", "--glue2", "--infosys", slapd.url, "--max-values", "300")
     assert result.exit_code == 1
     assert result.output == (
         f"Error: stopped reading the BDII at {slapd.url}: it returned more than 300 values "
@@ -533,7 +553,10 @@ def test_a_bdii_returning_more_values_than_the_limit_stops_with_one_line(
     result = invoke("infosys", "map", config=grid.config)
     assert result.exit_code == 1
     assert "it returned more than 100 values" in result.output
-    assert invoke("infosys", "map", "--infosys", slapd.url, "--max-values", "500").exit_code == 0
+    assert (
+        invoke("infosys", "map", "--glue2", "--infosys", slapd.url, "--max-values", "500").exit_code
+        == 0
+    )
 
 
 @pytest.fixture

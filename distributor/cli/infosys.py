@@ -63,6 +63,11 @@ def infosys() -> None:
 @infosys.command("map")
 @bdii_options
 @click.option("--tag", default=None, help="Only this tag (compared case-insensitively).")
+@click.option(
+    "--glue2", is_flag=True,
+    help="From a BDII, also read the GLUE 2.0 ApplicationEnvironments (their states); without "
+    "it only the GLUE 1.3 RunTimeEnvironment values are read, in one search.",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the map as JSON (one line).")
 @pass_state
 def infosys_map(
@@ -71,13 +76,16 @@ def infosys_map(
     timeout: float | None,
     max_values: int | None,
     tag: str | None,
+    glue2: bool,
     as_json: bool,
 ) -> None:
-    """Print which preview tag is published at which site, with its GLUE 2.0 state.
+    """Print which preview tag is published at which site.
 
-    From the BDII (--infosys or [infosys] url: GLUE 1.3 under o=grid, GLUE 2.0 under o=glue),
-    else from each site's own GIP provider, run through the site's transport.  Entries that
-    name no site, or lack their tag or state, are skipped with a warning naming the DN.
+    From the BDII (--infosys or [infosys] url: the GLUE 1.3 RunTimeEnvironment values under
+    o=grid, what a WMS matches jobs on; with --glue2 also the GLUE 2.0 states under o=glue),
+    else from each site's own GIP provider, run through the site's transport (both schemas).
+    Entries that name no site, or lack their tag or state, are skipped with a warning naming
+    the DN.
 
     \b
     Example:
@@ -88,10 +96,11 @@ def infosys_map(
 
     config = optional_config(state)
     how = settings(config, infosys_url, timeout, max_values)
-    pub, errors = read_published(config, how, tag=tag)
+    pub, errors = read_published(config, how, tag=tag, glue2=glue2 or not how.url)
     if as_json:
         data = pub.map_json()
         data["bdii"] = how.url or None
+        data["glue2"] = glue2 or not how.url
         data["site_errors"] = errors
         # One line: a top BDII's map is tens of thousands of values, and json's indenting
         # encoder is pure Python (4x the time of the compact one, which is C).
@@ -103,6 +112,10 @@ def infosys_map(
     vmap = pub.version_map()
     if not vmap:
         click.echo(f"{source} publishes no preview tags")
+        return
+    if how.url and not glue2:
+        table(("TAG", "SITE"), [(safe_text(t), safe_text(site)) for t, sites in vmap.items()
+                                for site in sites])  # fmt: skip
         return
     rows = [
         (safe_text(t), safe_text(site), "yes" if st.glue1 else "-", st.state or "-")
