@@ -50,6 +50,12 @@ class Grid:
     def invoke(self, *args: str) -> Result:
         return CliRunner().invoke(cli, ["--config", str(self.config), *args])
 
+    def ok(self, *args: str) -> str:
+        """The output of ``pps ARGS``, which must succeed."""
+        result = self.invoke(*args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
     def source(self, name: str, *, version_text: str = "1.0", tests: str = "") -> Path:
         """A client source tree whose tool prints *version_text*, with an optional tests file."""
         src = self.root / "src" / name

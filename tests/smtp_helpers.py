@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -139,3 +140,11 @@ def notify_section(port: int, **extra: str) -> str:
              'announce = ["site-admins@example.org"]', "timeout = 10"]  # fmt: skip
     lines += [f"{k} = {v}" for k, v in extra.items()]
     return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    """A real SMTP server (aiosmtpd) on a free 127.0.0.1 port, stopped after the test."""
+    server = start(free_port(), Handler())
+    yield server
+    server.stop()

@@ -16,22 +16,16 @@ def _at(monkeypatch: pytest.MonkeyPatch, when: str) -> None:
     monkeypatch.setenv("PPS_NOW", when)
 
 
-def _ok(grid: Grid, *args: str) -> str:
-    result = grid.invoke(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def _create(grid: Grid, monkeypatch: pytest.MonkeyPatch, when: str, rtype: str = "revision",
             version: str = "1.0") -> None:  # fmt: skip
     _at(monkeypatch, when)
     src = grid.source(f"tool-{version}", tests=PASSING)
-    _ok(grid, "release", "create", "tool", version, "--from", str(src), "--class", "bc-client",
+    grid.ok("release", "create", "tool", version, "--from", str(src), "--class", "bc-client",
         "--type", rtype)  # fmt: skip
 
 
 def _steps(grid: Grid, version: str = "1.0") -> dict[str, tuple[float, float, str]]:
-    shown = json.loads(_ok(grid, "release", "show", "tool", version, "--json"))
+    shown = json.loads(grid.ok("release", "show", "tool", version, "--json"))
     return {s["step"]: (s["used_hours"], s["budget_hours"], s["status"]) for s in shown["steps"]}
 
 
@@ -44,12 +38,12 @@ def test_show_prints_each_step_against_its_budget_in_working_time(
 ) -> None:
     _create(grid, monkeypatch, "2026-03-02T09:00:00Z")  # Monday
     _at(monkeypatch, "2026-03-02T15:00:00Z")
-    _ok(grid, "release", "verify", "tool", "1.0")
+    grid.ok("release", "verify", "tool", "1.0")
     _at(monkeypatch, "2026-03-03T10:00:00Z")
-    _ok(grid, "release", "accept", "tool", "1.0", "--site", "ALPHA")
+    grid.ok("release", "accept", "tool", "1.0", "--site", "ALPHA")
     _at(monkeypatch, "2026-03-04T15:00:00Z")
 
-    shown = _ok(grid, "release", "show", "tool", "1.0")
+    shown = grid.ok("release", "show", "tool", "1.0")
 
     assert shown.splitlines()[:7] == [
         "tool 1.0: rolling-out (stage staged-rollout, bc-client, revision)",
@@ -96,7 +90,7 @@ def test_a_late_verification_is_overdue(grid: Grid, monkeypatch: pytest.MonkeyPa
     _create(grid, monkeypatch, "2026-03-02T09:00:00Z")
     _at(monkeypatch, "2026-03-05T09:00:00Z")
 
-    overdue = _ok(grid, "release", "list", "--overdue")
+    overdue = grid.ok("release", "list", "--overdue")
 
     assert overdue.splitlines() == [
         "COMPONENT  VERSION  STATE       OVERDUE                   SINCE                 USED  "
@@ -109,13 +103,13 @@ def test_no_early_adopter_within_one_working_day_is_flagged(
     grid: Grid, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _create(grid, monkeypatch, "2026-03-02T09:00:00Z")
-    _ok(grid, "release", "verify", "tool", "1.0")
+    grid.ok("release", "verify", "tool", "1.0")
     _at(monkeypatch, "2026-03-03T08:00:00Z")
-    in_time = _ok(grid, "release", "list", "--overdue")
+    in_time = grid.ok("release", "list", "--overdue")
     _at(monkeypatch, "2026-03-03T10:00:00Z")
 
-    late = json.loads(_ok(grid, "release", "list", "--overdue", "--json"))
-    table = _ok(grid, "release", "list", "--overdue")
+    late = json.loads(grid.ok("release", "list", "--overdue", "--json"))
+    table = grid.ok("release", "list", "--overdue")
 
     assert in_time == "no step is overdue\n"
     assert late[0]["overdue"] == ["first-adopter"]
@@ -127,12 +121,12 @@ def test_the_staged_rollout_has_a_grace_period_before_it_is_overdue(
     grid: Grid, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _create(grid, monkeypatch, "2026-03-02T09:00:00Z")
-    _ok(grid, "release", "verify", "tool", "1.0")
-    _ok(grid, "release", "accept", "tool", "1.0", "--site", "ALPHA")
+    grid.ok("release", "verify", "tool", "1.0")
+    grid.ok("release", "accept", "tool", "1.0", "--site", "ALPHA")
 
     _at(monkeypatch, "2026-03-05T09:00:00Z")  # 3 working days: past 2d, within the grace
     in_grace = _steps(grid)["rollout"]
-    listed = _ok(grid, "release", "list", "--overdue")
+    listed = grid.ok("release", "list", "--overdue")
     _at(monkeypatch, "2026-03-12T09:00:00Z")  # 8 working days: past 2d + 5d
     late = _steps(grid)["rollout"]
 
@@ -160,7 +154,7 @@ def test_each_release_type_has_the_budgets_of_the_egi_table(
 ) -> None:
     _create(grid, monkeypatch, "2026-03-02T09:00:00Z", rtype=rtype)
 
-    shown = json.loads(_ok(grid, "release", "show", "tool", "1.0", "--json"))
+    shown = json.loads(grid.ok("release", "show", "tool", "1.0", "--json"))
 
     assert {s["step"]: s["budget_hours"] for s in shown["steps"]} == budgets
     grace = {s["step"]: s["grace_hours"] for s in shown["steps"]}["rollout"]

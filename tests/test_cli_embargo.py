@@ -5,40 +5,29 @@ public output (bulletin index.html, map.json, feed.atom, mail to lists) until
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import smtp_helpers
 from tests.grid import Grid
-from tests.smtp_helpers import Handler, SMTPServer, free_port, notify_section, start
+from tests.smtp_helpers import SMTPServer, notify_section
+
+smtp_server = smtp_helpers.smtp_server
 
 PASSING = "[[tests]]\nname = 'tool-runs'\ncommand = 'tool | grep -q 1.0'\ntimeout = 20\n"
 SECRET = ("secfix", "9.9.9-1")
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SMTPServer]:
-    server = start(free_port(), Handler())
-    yield server
-    server.stop()
-
-
-def _ok(grid: Grid, *args: str) -> str:
-    result = grid.invoke(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def _create(grid: Grid, component: str, version: str, *extra: str) -> None:
     src = grid.source(f"{component}-{version}", tests=PASSING)
-    _ok(grid, "release", "create", component, version, "--from", str(src), "--class",
+    grid.ok("release", "create", component, version, "--from", str(src), "--class",
         "bc-client", "--type", "emergency", *extra)  # fmt: skip
 
 
 def _public_outputs(grid: Grid, out: Path, server: SMTPServer) -> dict[str, str]:
     """Every public output, as text: the bulletin's three files and the mail sent to lists."""
-    _ok(grid, "bulletin", "build", "--out", str(out))
+    grid.ok("bulletin", "build", "--out", str(out))
     texts = {name: (out / name).read_text() for name in ("index.html", "map.json", "feed.atom")}
     texts["mail to lists"] = "\n".join(
         str(r.message) for r in server.received if r.recipients != ["alice@example.org"]
@@ -55,20 +44,20 @@ def test_an_embargoed_release_is_tested_at_the_sites_and_in_no_public_output(
     _create(grid, "public", "1.0")
     _create(grid, component, version, "--embargo", "--bug", "CVE-2026-1=root exploit "
             "<alice@example.org>")  # fmt: skip
-    sha256 = json.loads(_ok(grid, "release", "show", component, version, "--json"))[
+    sha256 = json.loads(grid.ok("release", "show", component, version, "--json"))[
         "release"]["sha256"]  # fmt: skip
     assert grid.invoke("push", "public", "1.0").exit_code == 0
     pushed = grid.invoke("push", component, version)
-    verified = _ok(grid, "release", "verify", component, version)
-    _ok(grid, "release", "accept", component, version, "--site", "ALPHA")
-    _ok(grid, "release", "report", component, version, "--site", "ALPHA", "--outcome",
+    verified = grid.ok("release", "verify", component, version)
+    grid.ok("release", "accept", component, version, "--site", "ALPHA")
+    grid.ok("release", "report", component, version, "--site", "ALPHA", "--outcome",
         "success", "--effort", "2PH")  # fmt: skip
-    closed = _ok(grid, "release", "close", component, version, "--outcome", "success",
+    closed = grid.ok("release", "close", component, version, "--outcome", "success",
                  "--summary", "fixed")  # fmt: skip
 
     hidden = _public_outputs(grid, tmp_path / "before", smtp_server)
-    queue = json.loads(_ok(grid, "notify", "queue", "--json"))
-    lifted = _ok(grid, "release", "unembargo", component, version, "--why", "advisory out")
+    queue = json.loads(grid.ok("notify", "queue", "--json"))
+    lifted = grid.ok("release", "unembargo", component, version, "--why", "advisory out")
     shown = _public_outputs(grid, tmp_path / "after", smtp_server)
 
     assert pushed.exit_code == 0, pushed.output
@@ -93,7 +82,7 @@ def test_an_embargoed_release_is_tested_at_the_sites_and_in_no_public_output(
     ]
     assert component in shown["map.json"] and component in shown["index.html"]
     assert component in shown["feed.atom"] and component in shown["mail to lists"]
-    history = json.loads(_ok(grid, "release", "show", component, version, "--json"))["events"]
+    history = json.loads(grid.ok("release", "show", component, version, "--json"))["events"]
     assert (history[-1]["kind"], history[-1]["why"]) == ("unembargo", "advisory out")
 
 

@@ -30,18 +30,12 @@ def _create(grid: Grid, version: str = "1.0", *extra: str, component: str = "too
     assert result.exit_code == 0, result.output
 
 
-def _ok(grid: Grid, *args: str) -> str:
-    result = grid.invoke(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def _index(grid: Grid) -> dict:
     return json.loads((grid.root / "repo/index.json").read_text())
 
 
 def _events(grid: Grid, version: str = "1.0") -> list[tuple[str, str, str, str]]:
-    shown = json.loads(_ok(grid, "release", "show", "tool", version, "--json"))
+    shown = json.loads(grid.ok("release", "show", "tool", version, "--json"))
     return [(e["kind"], e["state"], e["site"], e["who"]) for e in shown["events"]]
 
 
@@ -138,7 +132,7 @@ def test_verify_moves_the_files_so_a_pull_mode_site_finds_what_the_index_names(
 ) -> None:
     _create(grid)
 
-    _ok(grid, "release", "verify", "tool", "1.0")
+    grid.ok("release", "verify", "tool", "1.0")
 
     (entry,) = _index(grid)["releases"]
     assert entry["stage"] == "staged-rollout"
@@ -149,7 +143,7 @@ def test_verify_moves_the_files_so_a_pull_mode_site_finds_what_the_index_names(
 
 def test_a_push_in_staged_rollout_installs_from_the_moved_files(grid: Grid) -> None:
     _create(grid)
-    _ok(grid, "release", "verify", "tool", "1.0")
+    grid.ok("release", "verify", "tool", "1.0")
 
     pushed = grid.invoke("push", "tool", "1.0", "--site", "ALPHA")
 
@@ -213,7 +207,7 @@ def test_an_illegal_step_is_one_line_exit_2_and_changes_nothing(
 ) -> None:
     _create(grid)
     for step in steps:
-        _ok(grid, "release", *step)
+        grid.ok("release", *step)
     before = (_index(grid), _events(grid))
 
     result = grid.invoke("release", *command)
@@ -225,9 +219,9 @@ def test_an_illegal_step_is_one_line_exit_2_and_changes_nothing(
 
 def test_a_site_that_does_not_take_the_update_class_cannot_accept(grid: Grid) -> None:
     src = grid.source("wn-1.0", tests=PASSING)
-    _ok(grid, "release", "create", "wn", "1.0", "--from", str(src), "--class", "nbc-client",
+    grid.ok("release", "create", "wn", "1.0", "--from", str(src), "--class", "nbc-client",
         "--type", "minor")  # fmt: skip
-    _ok(grid, "release", "verify", "wn", "1.0")
+    grid.ok("release", "verify", "wn", "1.0")
 
     result = grid.invoke("release", "accept", "wn", "1.0", "--site", "ALPHA")
 
@@ -244,7 +238,7 @@ def test_a_committed_early_adopter_is_recorded_as_such(grid: Grid) -> None:
     )
     grid.config.write_text(text)
     _create(grid)
-    _ok(grid, "release", "verify", "tool", "1.0")
+    grid.ok("release", "verify", "tool", "1.0")
 
     result = grid.invoke("release", "accept", "tool", "1.0", "--site", "BRAVO")
     shown = grid.invoke("release", "show", "tool", "1.0")
@@ -259,14 +253,14 @@ def test_a_committed_early_adopter_is_recorded_as_such(grid: Grid) -> None:
 
 def test_close_with_force_records_the_reason_and_the_sites_left_open(grid: Grid) -> None:
     _create(grid)
-    _ok(grid, "release", "verify", "tool", "1.0")
-    _ok(grid, "release", "accept", "tool", "1.0", "--site", "ALPHA")
+    grid.ok("release", "verify", "tool", "1.0")
+    grid.ok("release", "accept", "tool", "1.0", "--site", "ALPHA")
 
     result = grid.invoke("release", "close", "tool", "1.0", "--outcome", "warning",
                          "--summary", "ok so far", "--force", "ALPHA is in downtime")  # fmt: skip
 
     assert result.exit_code == 0, result.output
-    close = json.loads(_ok(grid, "release", "show", "tool", "1.0", "--json"))["events"][-1]
+    close = json.loads(grid.ok("release", "show", "tool", "1.0", "--json"))["events"][-1]
     assert (close["kind"], close["state"], close["why"]) == (
         "close", "closed-warning", "ok so far (forced: ALPHA is in downtime)",
     )  # fmt: skip
@@ -307,10 +301,10 @@ def test_a_rejection_at_verification_removes_the_files_and_withdraws_the_tags(
 
 def test_closing_with_reject_withdraws_the_release_at_the_sites(grid: Grid) -> None:
     _create(grid)
-    _ok(grid, "release", "verify", "tool", "1.0")
+    grid.ok("release", "verify", "tool", "1.0")
     assert grid.invoke("push", "tool", "1.0", "--site", "ALPHA").exit_code == 0
-    _ok(grid, "release", "accept", "tool", "1.0", "--site", "ALPHA")
-    _ok(grid, "release", "report", "tool", "1.0", "--site", "ALPHA", "--outcome", "reject",
+    grid.ok("release", "accept", "tool", "1.0", "--site", "ALPHA")
+    grid.ok("release", "report", "tool", "1.0", "--site", "ALPHA", "--outcome", "reject",
         "--effort", "1PD", "--notes", "breaks job submission")  # fmt: skip
 
     result = grid.invoke("release", "close", "tool", "1.0", "--outcome", "reject",
@@ -466,7 +460,7 @@ def test_two_processes_moving_the_same_release_at_once_never_lose_a_step(grid: G
             kinds = [(e[0], e[2]) for e in _events(grid, v)]
             assert kinds[:3] == [("certified", ""), ("unverified", ""), ("verify", "")]
             assert sorted(kinds[3:]) == [("accept", "ALPHA"), ("accept", "BRAVO")]
-            shown = json.loads(_ok(grid, "release", "show", "tool", v, "--json"))
+            shown = json.loads(grid.ok("release", "show", "tool", v, "--json"))
             firsts = [e["data"]["first"] for e in shown["events"] if e["kind"] == "accept"]
             assert firsts == [True, False]
             assert shown["state"] == "rolling-out"

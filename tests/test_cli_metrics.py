@@ -12,12 +12,6 @@ from tests.grid import Grid
 PASSING = "[[tests]]\nname = 'tool-runs'\ncommand = 'tool | grep -q 1.0'\ntimeout = 20\n"
 
 
-def _ok(grid: Grid, *args: str) -> str:
-    result = grid.invoke(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 @pytest.fixture
 def history(grid: Grid, monkeypatch: pytest.MonkeyPatch) -> Grid:
     """tool 1.0 pushed, verified, accepted by ALPHA, reported, closed with a warning; tool 2.0
@@ -35,27 +29,27 @@ def history(grid: Grid, monkeypatch: pytest.MonkeyPatch) -> Grid:
         src = grid.source(f"tool-{version}", tests=PASSING)
         if version == "2.0":
             at("2026-03-03T09:00:00Z")
-        _ok(grid, "release", "create", "tool", version, "--from", str(src), "--class",
+        grid.ok("release", "create", "tool", version, "--from", str(src), "--class",
             "bc-client", "--type", "revision")  # fmt: skip
         if version == "1.0":
             at("2026-03-02T10:30:00Z")
-            _ok(grid, "push", "tool", "1.0")
+            grid.ok("push", "tool", "1.0")
             at("2026-03-02T15:00:00Z")
-            _ok(grid, "release", "verify", "tool", "1.0")
-            _ok(grid, "release", "accept", "tool", "1.0", "--site", "ALPHA")
-            _ok(grid, "release", "report", "tool", "1.0", "--site", "ALPHA", "--outcome",
+            grid.ok("release", "verify", "tool", "1.0")
+            grid.ok("release", "accept", "tool", "1.0", "--site", "ALPHA")
+            grid.ok("release", "report", "tool", "1.0", "--site", "ALPHA", "--outcome",
                 "warning", "--effort", "0.5PD")  # fmt: skip
-            _ok(grid, "release", "close", "tool", "1.0", "--outcome", "warning", "--summary",
+            grid.ok("release", "close", "tool", "1.0", "--outcome", "warning", "--summary",
                 "notes need a line")  # fmt: skip
     at("2026-03-03T21:00:00Z")
-    _ok(grid, "release", "verify", "tool", "2.0", "--reject", "--why", "no release notes")
+    grid.ok("release", "verify", "tool", "2.0", "--reject", "--why", "no release notes")
     return grid
 
 
 def test_metrics_count_sites_releases_rejections_steps_delivery_and_credits(
     history: Grid,
 ) -> None:
-    data = json.loads(_ok(history, "metrics", "--json"))
+    data = json.loads(history.ok("metrics", "--json"))
 
     assert data["early_adopters"] == {"committed": ["ALPHA", "BRAVO"], "active": ["ALPHA"]}
     assert data["sites"]["ALPHA"] == {"committed_to": ["tool"], "accepted": 1, "reports": 1,
@@ -77,8 +71,8 @@ def test_metrics_count_sites_releases_rejections_steps_delivery_and_credits(
 
 
 def test_metrics_since_a_date_count_only_the_releases_created_from_then(history: Grid) -> None:
-    data = json.loads(_ok(history, "metrics", "--since", "2026-03-03", "--json"))
-    text = _ok(history, "metrics", "--since", "2026-03-03")
+    data = json.loads(history.ok("metrics", "--since", "2026-03-03", "--json"))
+    text = history.ok("metrics", "--since", "2026-03-03")
 
     assert data["components"] == {"tool": {"releases": 1, "rejected": 1, "warnings": 0}}
     assert data["early_adopters"]["active"] == []
@@ -88,7 +82,7 @@ def test_metrics_since_a_date_count_only_the_releases_created_from_then(history:
 
 
 def test_metrics_print_a_table_per_metric(history: Grid) -> None:
-    lines = _ok(history, "metrics").splitlines()
+    lines = history.ok("metrics").splitlines()
 
     assert lines[0] == "early-adopter sites: 2 committed, 1 active"
     assert lines[2].split() == ["ALPHA", "tool", "1", "1", "4PH", "4"]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import smtp_helpers
 from tests.grid import Grid
 from tests.smtp_helpers import (
     PASSWORD,
@@ -22,15 +23,10 @@ from tests.smtp_helpers import (
     start,
 )
 
+smtp_server = smtp_helpers.smtp_server
+
 PASSING = "[[tests]]\nname = 'tool-runs'\ncommand = 'tool | grep -q 1.0'\ntimeout = 20\n"
 BUG = "58342=job submit hangs on proxy renewal <alice@example.org>"
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SMTPServer]:
-    server = start(free_port(), Handler())
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -59,15 +55,9 @@ def _create(grid: Grid, *extra: str) -> None:
     assert result.exit_code == 0, result.output
 
 
-def _ok(grid: Grid, *args: str) -> str:
-    result = grid.invoke(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def _to_close(grid: Grid) -> None:
-    _ok(grid, "release", "accept", "tool", "1.0", "--site", "ALPHA")
-    _ok(grid, "release", "report", "tool", "1.0", "--site", "ALPHA", "--outcome", "success",
+    grid.ok("release", "accept", "tool", "1.0", "--site", "ALPHA")
+    grid.ok("release", "report", "tool", "1.0", "--site", "ALPHA", "--outcome", "success",
         "--effort", "4PH", "--notes", "300 jobs")  # fmt: skip
 
 
@@ -142,7 +132,7 @@ def test_a_server_that_is_down_keeps_the_step_and_queues_the_mail_for_retry(
     _create(grid, "--bug", BUG)
 
     result = grid.invoke("release", "verify", "tool", "1.0")
-    queued = json.loads(_ok(grid, "notify", "queue", "--json"))
+    queued = json.loads(grid.ok("notify", "queue", "--json"))
     failed_retry = grid.invoke("notify", "retry")
     server = start(port, Handler())
     try:
@@ -157,9 +147,7 @@ def test_a_server_that_is_down_keeps_the_step_and_queues_the_mail_for_retry(
         f"warning: mail: 2 queued, not sent: SMTP server 127.0.0.1:{port}: connection "
         "refused; 'pps notify retry' sends them\n"
     )
-    assert json.loads(_ok(grid, "release", "show", "tool", "1.0", "--json"))["state"] == (
-        "verified"
-    )
+    assert json.loads(grid.ok("release", "show", "tool", "1.0", "--json"))["state"] == ("verified")
     assert [(m["kind"], m["status"], m["to"]) for m in queued] == [
         ("broadcast", "queued", ["early-adopters@example.org"]),
         ("personal", "queued", ["alice@example.org"]),
@@ -173,7 +161,7 @@ def test_a_server_that_is_down_keeps_the_step_and_queues_the_mail_for_retry(
     assert retried.output == "sent 2 mail(s)\n"
     assert [r.recipients for r in received] == [["early-adopters@example.org"],
                                                 ["alice@example.org"]]  # fmt: skip
-    assert _ok(grid, "notify", "queue") == "no mail waits\n"
+    assert grid.ok("notify", "queue") == "no mail waits\n"
 
 
 def test_a_recipient_the_server_refuses_stays_queued_with_the_reason(grid: Grid) -> None:
@@ -232,7 +220,7 @@ def test_a_dry_run_prints_the_mails_and_sends_none(grid: Grid, smtp_server: SMTP
     ]
     assert "To: alice@example.org" in lines
     assert smtp_server.received == []
-    assert _ok(grid, "notify", "queue") == "no mail waits\n"
+    assert grid.ok("notify", "queue") == "no mail waits\n"
 
 
 def test_the_close_announces_the_release_notes_saying_no_feedback_was_received(
@@ -240,7 +228,7 @@ def test_the_close_announces_the_release_notes_saying_no_feedback_was_received(
 ) -> None:
     _configure(grid, smtp_server.port)
     _create(grid)
-    _ok(grid, "release", "verify", "tool", "1.0")
+    grid.ok("release", "verify", "tool", "1.0")
     _to_close(grid)
 
     result = grid.invoke("release", "close", "tool", "1.0", "--outcome", "success",
@@ -255,19 +243,19 @@ def test_the_close_announces_the_release_notes_saying_no_feedback_was_received(
                            "revision\nclosed success at 2026-03-02T09:00:00Z by rm-alice\n"
                            "summary: fine at ALPHA\n")  # fmt: skip
     assert body.endswith("Feedback:\n  No feedback was received during the preview.\n")
-    assert _ok(grid, "release", "notes", "tool", "1.0") == body
+    assert grid.ok("release", "notes", "tool", "1.0") == body
 
 
 def test_recorded_feedback_goes_into_the_release_notes(grid: Grid) -> None:
     _create(grid)
-    _ok(grid, "release", "verify", "tool", "1.0")
+    grid.ok("release", "verify", "tool", "1.0")
     added = grid.invoke("feedback", "add", "tool", "1.0", "--from", "bob@example.org",
                         "--text", "fixes the hang for us")  # fmt: skip
     _to_close(grid)
-    _ok(grid, "release", "close", "tool", "1.0", "--outcome", "success", "--summary", "ok")
+    grid.ok("release", "close", "tool", "1.0", "--outcome", "success", "--summary", "ok")
 
-    notes = _ok(grid, "release", "notes", "tool", "1.0")
-    listed = json.loads(_ok(grid, "feedback", "list", "tool", "1.0", "--json"))
+    notes = grid.ok("release", "notes", "tool", "1.0")
+    listed = json.loads(grid.ok("feedback", "list", "tool", "1.0", "--json"))
 
     assert added.output == "tool 1.0: feedback from bob@example.org recorded\n"
     assert notes.endswith(

@@ -5,12 +5,14 @@ wrap-up."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
+from tests import smtp_helpers
 from tests.grid import Grid
-from tests.smtp_helpers import Handler, SMTPServer, free_port, notify_section, start
+from tests.smtp_helpers import SMTPServer, notify_section
+
+smtp_server = smtp_helpers.smtp_server
 
 PASSING = "[[tests]]\nname = 'tool-runs'\ncommand = 'tool | grep -q 1.0'\ntimeout = 20\n"
 
@@ -21,31 +23,18 @@ def _clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PPS_USER", "coordinator")
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SMTPServer]:
-    server = start(free_port(), Handler())
-    yield server
-    server.stop()
-
-
-def _ok(grid: Grid, *args: str) -> str:
-    result = grid.invoke(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
 def _server_release(grid: Grid, uclass: str = "bc-server") -> None:
     src = grid.source("wms-1.0", tests=PASSING)
-    _ok(grid, "release", "create", "wms", "1.0", "--from", str(src), "--class", uclass,
+    grid.ok("release", "create", "wms", "1.0", "--from", str(src), "--class", uclass,
         "--type", "minor")  # fmt: skip
 
 
 def test_classify_says_minor_or_major_with_each_reason(grid: Grid) -> None:
     _server_release(grid)
 
-    minor = _ok(grid, "pilot", "classify", "wms", "1.0", "--major-bugs", "1", "--normal-bugs",
+    minor = grid.ok("pilot", "classify", "wms", "1.0", "--major-bugs", "1", "--normal-bugs",
                 "4", "--person-days", "2")  # fmt: skip
-    major = _ok(grid, "pilot", "classify", "wms", "1.0", "--new-config-parameters",
+    major = grid.ok("pilot", "classify", "wms", "1.0", "--new-config-parameters",
                 "--major-bugs", "2", "--person-days", "3", "--operational-change")  # fmt: skip
 
     assert minor == (
@@ -64,7 +53,7 @@ def test_classify_says_minor_or_major_with_each_reason(grid: Grid) -> None:
         "  major: 3 person-days of change (more than 2)\n"
         "  major: a significant operational change\n"
     )
-    events = json.loads(_ok(grid, "release", "show", "wms", "1.0", "--json"))["events"]
+    events = json.loads(grid.ok("release", "show", "wms", "1.0", "--json"))["events"]
     assert [e["data"]["size"] for e in events if e["kind"] == "classify"] == ["minor", "major"]
 
 
@@ -73,18 +62,18 @@ def test_a_pilot_runs_at_a_gold_site_from_start_to_wrap_up(
 ) -> None:
     grid.config.write_text(grid.config.read_text() + notify_section(smtp_server.port))
     _server_release(grid)
-    _ok(grid, "pilot", "classify", "wms", "1.0", "--normal-bugs", "2")
+    grid.ok("pilot", "classify", "wms", "1.0", "--normal-bugs", "2")
 
-    started = _ok(grid, "pilot", "start", "wms", "1.0", "--site", "DELTA")
+    started = grid.ok("pilot", "start", "wms", "1.0", "--site", "DELTA")
     monkeypatch.setenv("PPS_NOW", "2026-03-05T09:00:00Z")
-    due = json.loads(_ok(grid, "pilot", "list", "--json"))[0]
-    reminded = _ok(grid, "pilot", "remind", "wms", "1.0")
-    after = json.loads(_ok(grid, "pilot", "list", "--json"))[0]
-    _ok(grid, "pilot", "feedback", "wms", "1.0", "--from", "atlas", "--text", "stable")
+    due = json.loads(grid.ok("pilot", "list", "--json"))[0]
+    reminded = grid.ok("pilot", "remind", "wms", "1.0")
+    after = json.loads(grid.ok("pilot", "list", "--json"))[0]
+    grid.ok("pilot", "feedback", "wms", "1.0", "--from", "atlas", "--text", "stable")
     monkeypatch.setenv("PPS_NOW", "2026-03-09T10:00:00Z")
-    past = _ok(grid, "pilot", "list")
-    ended = _ok(grid, "pilot", "end", "wms", "1.0")
-    wrapped = _ok(grid, "pilot", "wrap-up", "wms", "1.0", "--outcome", "success",
+    past = grid.ok("pilot", "list")
+    ended = grid.ok("pilot", "end", "wms", "1.0")
+    wrapped = grid.ok("pilot", "wrap-up", "wms", "1.0", "--outcome", "success",
                   "--notes", "to production")  # fmt: skip
 
     assert started == ("wms 1.0: pilot started at DELTA for 7 day(s), until 2026-03-09T09:00:00Z\n")
@@ -101,17 +90,17 @@ def test_a_pilot_runs_at_a_gold_site_from_start_to_wrap_up(
     ]  # fmt: skip
     assert ended == "wms 1.0: pilot ended at 2026-03-09T10:00:00Z; wrap-up due\n"
     assert wrapped == "wms 1.0: pilot wrapped up: success\n"
-    assert json.loads(_ok(grid, "pilot", "list", "--json"))[0]["status"] == ("wrapped up (success)")
-    notes = _ok(grid, "release", "notes", "wms", "1.0")
+    assert json.loads(grid.ok("pilot", "list", "--json"))[0]["status"] == ("wrapped up (success)")
+    notes = grid.ok("release", "notes", "wms", "1.0")
     assert "Pilot:\n  DELTA from 2026-03-02T09:00:00Z to 2026-03-09T09:00:00Z\n" in notes
     assert "  2026-03-05T09:00:00Z atlas: stable\n  wrap-up: success: to production\n" in notes
 
 
 def test_release_notes_say_when_a_pilot_got_no_feedback(grid: Grid) -> None:
     _server_release(grid)
-    _ok(grid, "pilot", "start", "wms", "1.0", "--site", "DELTA", "--days", "3")
+    grid.ok("pilot", "start", "wms", "1.0", "--site", "DELTA", "--days", "3")
 
-    notes = _ok(grid, "release", "notes", "wms", "1.0")
+    notes = grid.ok("release", "notes", "wms", "1.0")
 
     assert "  No feedback from users was received during the pilot service.\n" in notes
 
@@ -154,7 +143,7 @@ def test_an_illegal_pilot_step_is_one_line_exit_2(
 ) -> None:
     _server_release(grid)
     for step in steps:
-        _ok(grid, "pilot", *step)
+        grid.ok("pilot", *step)
 
     result = grid.invoke("pilot", *command)
 
