@@ -47,6 +47,17 @@ class Option(Record):
         return self.kind in ("value", "append")
 
 
+def seconds(text: str) -> float:
+    """An option's value as a positive number of seconds (ValueError naming the text)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 1e6:
+        raise ValueError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
 def parse(options: Sequence[Option], argv: Sequence[str]) -> dict[str, Any]:
     """``{dest: value}`` for every option (defaults included); UsageError naming the problem."""
     shorts = "".join(o.short + (":" if o.takes_value else "") for o in options if o.short)

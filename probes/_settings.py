@@ -28,16 +28,6 @@ def _whole_seconds(text: str) -> int:
     return int(text)
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < 1e6:
-        raise ValueError(f"{text!r} must be a positive number of seconds")
-    return value
-
-
 OPTIONS = (
     Option(
         "site-config",
@@ -124,7 +114,7 @@ OPTIONS = (
         "Nagios's own check timeout (service_check_timeout, 60 s by default).",
         metavar="SECONDS",
         short="t",
-        convert=_seconds,
+        convert=_options.seconds,
         default=DEFAULT_TIMEOUT,
     ),
     Option(

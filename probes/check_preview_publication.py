@@ -144,16 +144,6 @@ def _interrupt(signum: int, _frame: Any) -> None:
 # ------------------------------------------------------------------------------------ options
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < 1e6:
-        raise ValueError(f"{text!r} must be a positive number of seconds")
-    return value
-
-
 def _whole_seconds(text: str) -> int:
     if not text.isdigit() or int(text) > 10**7:
         raise ValueError(f"{text!r} is not a whole number of seconds")
@@ -211,7 +201,7 @@ OPTIONS = (
         "connection and every read from the BDII are bounded by it.",
         metavar="SECONDS",
         short="t",
-        convert=_seconds,
+        convert=_options.seconds,
         default=DEFAULT_TIMEOUT,
     ),
     Option(
