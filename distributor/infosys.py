@@ -6,8 +6,10 @@ Two sources, one reader (:func:`pps.publication.read_entries`) behind both:
   GLUE 1.3 under ``o=grid`` and GLUE 2.0 under ``o=glue`` with ldap3: one paged search per base
   for preview tags only, asking only for the attributes the map needs (ldap3 spends some 20 us
   on every value it decodes), no bind and no schema read (``get_info=NONE``: nothing of the
-  schema is used).  Only when the DNs name no site (a resource BDII) do follow-up searches,
-  by escaped ID, fetch what does: the ``GlueCluster`` entries and ``GLUE2EntityOtherInfo``.
+  schema is used).  Only when the DNs name no site (a resource BDII) do follow-up searches
+  fetch what does: the GLUE 1.3 search again with the subcluster and cluster IDs, then, by
+  escaped ID, the ``GlueCluster`` entries and ``GLUE2EntityOtherInfo``.  ldap3's values are
+  decoded once, in C (:class:`_DecodeEveryValue`).
   ``ldaps://`` checks the server's certificate and host name against the system CAs.
 * **The embedded default** (no URL): each site's GIP provider is run at the site through its
   transport, exactly as ``bdii-update`` runs it (:func:`collect_site_ldif`), and its LDIF is
@@ -32,12 +34,12 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pps.errors import BadInput, ConfigError, PPSError
 from pps.glue import RTE_ATTR, Entry, parse_ldif
-from pps.inventory import Config, Site
 from pps.names import PREVIEW_CAPABILITY, check_vo, parse_version_tag
 from pps.publication import (
     APP_ENV_CLASS,
@@ -56,10 +58,11 @@ from pps.publication import (
     split_dn,
 )
 from pps.record import Record
-from pps.repository import Index, Release
 
 if TYPE_CHECKING:
     from distributor.transport import Transport
+    from pps.inventory import Config, Site
+    from pps.repository import Index, Release
 
 GIP_TIMEOUT = 60.0
 #: Seconds for a whole BDII read, connect included (``[infosys] timeout``).
@@ -79,6 +82,9 @@ MIN_BYTES = 1 << 20
 MAX_ENTRY_BYTES = 4 << 20
 
 _PAGED_OID = "1.2.840.113556.1.4.319"
+#: The GLUE 1.3 search asks for the RTE values alone when every DN names its site (a top or a
+#: site BDII): ldap3 spends some 20 us on each attribute of each entry it decodes.  When one
+#: does not (a resource BDII), it is made again with the IDs that name the site.
 GLUE13_ATTRS = (RTE_ATTR, "GlueSubClusterUniqueID", "GlueChunkKey")
 #: ldap3 spends some 20 us on each value it decodes: the GLUE 2.0 search asks for the two it
 #: needs; PPSSite (OtherInfo) is asked for only for entries whose DN names no site.
@@ -91,6 +97,27 @@ _IDS_PER_SEARCH = 100
 
 class InfosysError(PPSError):
     """The BDII could not be read: unreachable, too slow, refused the search, or too big."""
+
+
+class _DecodeEveryValue(dict):
+    """ldap3's custom formatters (``Server(formatter=...)``): one for every attribute, which
+    decodes each value as UTF-8 and writes a byte that is not UTF-8 as ``\\xNN``.
+
+    ldap3 formats every value it receives (its ``attributes``, beside the ``raw_attributes``),
+    by default with a Python function per value that gives bytes for a value that is not UTF-8;
+    with this, it calls ``bytes.decode`` (C) and the reader takes ``attributes`` as they are,
+    instead of decoding every raw value again."""
+
+    _formatter = staticmethod(partial(bytes.decode, encoding="utf-8", errors="backslashreplace"))
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __contains__(self, name: object) -> bool:
+        return True
+
+    def __getitem__(self, name: object) -> Callable[[bytes], str]:
+        return self._formatter
 
 
 def _ldap3() -> Any:
@@ -263,6 +290,7 @@ class BdiiReader:
             tls=tls,
             get_info=ldap3.NONE,
             connect_timeout=self.timeout,
+            formatter=_DecodeEveryValue(),
         )
         conn = ldap3.Connection(
             server,
@@ -323,6 +351,14 @@ class BdiiReader:
             f"{self._guard.max_bytes} bytes, more than {self.max_values} values can take "
             "([infosys] max_values, --max-values)"
         )
+
+    def search_again(self) -> None:
+        """Count the next search alone against the bounds on values and bytes (the deadline
+        still holds for the whole read): it asks again for what the searches so far returned,
+        and more."""
+        assert self._guard is not None, "use BdiiReader as a context"
+        self.values = 0
+        self._guard.received = 0
 
     def search(
         self,
@@ -385,9 +421,9 @@ class BdiiReader:
                 continue
             attrs: dict[str, list[str]] = {}
             values += 1  # an entry without values still counts
-            for name, raw in r["raw_attributes"].items():
-                attrs[name.lower()] = [v.decode("utf-8", "backslashreplace") for v in raw]
-                values += len(raw)
+            for name, found in r["attributes"].items():  # decoded by _DecodeEveryValue
+                attrs[name.lower()] = found
+                values += len(found)
             if values > limit:
                 raise self._limit_error()
             if cls:
@@ -434,27 +470,44 @@ def read_bdii(
     bad URL, InfosysError when the BDII cannot be read within *timeout* seconds and
     *max_values* values."""
     with BdiiReader(url, timeout=timeout, max_values=max_values, page_size=page_size) as r:
-        entries = r.search(GLUE13_BASE, glue13_filter(tag), GLUE13_ATTRS)
+        dn_sites: dict[tuple[str, str], str] = {}
+        entries = _glue13(r, tag, dn_sites)
         if glue2:
             found = r.search(GLUE2_BASE, glue2_filter(tag), GLUE2_ATTRS, APP_ENV_CLASS)
-            _add_pps_sites(r, found)
+            _add_pps_sites(r, found, dn_sites)
             entries += found
-        pub = read_entries(entries, inventory=inventory)
+        pub = read_entries(entries, inventory=inventory, dn_sites=dn_sites)
         if pub.missing_clusters:  # a resource BDII: the GlueCluster entries name the site
             ids = sorted(pub.missing_clusters)
             for i in range(0, len(ids), _IDS_PER_SEARCH):
                 chunk = ids[i : i + _IDS_PER_SEARCH]
                 entries += r.search(GLUE13_BASE, clusters_filter(chunk), CLUSTER_ATTRS)
-            pub = read_entries(entries, inventory=inventory)
+            pub = read_entries(entries, inventory=inventory, dn_sites=dn_sites)
     if tag is not None:
         pub.keep_only(tag)
     return pub
 
 
-def _add_pps_sites(r: BdiiReader, entries: list[Entry]) -> None:
+def _glue13(r: BdiiReader, tag: str | None, cache: dict[tuple[str, str], str]) -> list[Entry]:
+    """The GLUE 1.3 entries (the read's first search): their RTE values, and, when a DN names
+    no site, ``GlueSubClusterUniqueID`` and ``GlueChunkKey`` (:data:`GLUE13_ATTRS`).  *cache*
+    gets the sites of the DNs (:func:`~pps.publication.dn_site`)."""
+    entries = r.search(GLUE13_BASE, glue13_filter(tag), (RTE_ATTR,))
+    for e in entries:
+        try:
+            if dn_site(e.dn, "mds-vo-name", cache):
+                continue
+        except BadInput:
+            continue  # read_entries says so
+        r.search_again()
+        return r.search(GLUE13_BASE, glue13_filter(tag), GLUE13_ATTRS)
+    return entries
+
+
+def _add_pps_sites(r: BdiiReader, entries: list[Entry], cache: dict[tuple[str, str], str]) -> None:
     """Fetch ``GLUE2EntityOtherInfo`` (where our provider writes ``PPSSite=``) for the GLUE 2.0
-    *entries* whose DN names no site (a resource BDII's), and add it to them."""
-    cache: dict[tuple[str, str], str] = {}
+    *entries* whose DN names no site (a resource BDII's), and add it to them.  *cache*: as
+    :func:`_glue13`'s."""
     wanted: dict[str, Entry] = {}
     for e in entries:
         try:

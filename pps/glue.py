@@ -26,10 +26,10 @@ import base64
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
 
 from pps.errors import BadInput
 from pps.names import RTE_ATTRIBUTE
+from pps.record import Record
 
 RTE_ATTR = RTE_ATTRIBUTE
 GLUE13_SUFFIX = "Mds-Vo-name=resource,o=grid"
@@ -170,9 +170,13 @@ def is_utc_timestamp(value: str) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class PublishedTag:
-    """One tag as a site publishes it."""
+class PublishedTag(Record):
+    """One tag as a site publishes it.
+
+    This module's records are :class:`~pps.record.Record` s, not dataclasses: building those
+    at import cost every reader of published information (``pps infosys map``) some 5 ms."""
+
+    _not_compared = frozenset({"installed", "removal"})
 
     tag: str
     #: GLUE 2.0 state, one of :data:`GLUE2_STATES`.
@@ -180,10 +184,10 @@ class PublishedTag:
     #: Version for GLUE2ApplicationEnvironmentAppVersion ("" for capability tags).
     version: str = ""
     #: When pps installed the version (UTC, :func:`utc_timestamp` form; "" when unknown), for
-    #: ``GLUE2EntityOtherInfo: InstalledAt=...``.
-    installed: str = field(default="", compare=False)
+    #: ``GLUE2EntityOtherInfo: InstalledAt=...``.  Neither it nor the removal date is compared.
+    installed: str = ""
     #: When the tree goes (pending removal only), for GLUE2ApplicationEnvironmentRemovalDate.
-    removal: str = field(default="", compare=False)
+    removal: str = ""
 
     @property
     def live(self) -> bool:
@@ -191,8 +195,7 @@ class PublishedTag:
         return self.state in (STATE_VERIFIED, STATE_NOT_VERIFIED)
 
 
-@dataclass(frozen=True)
-class SubClusterInfo:
+class SubClusterInfo(Record):
     """The GLUE 1.3 values of the SubCluster entry beyond its tags (site file ``[glue]``).
 
     The defaults stand for "not said": 0 for counts and sizes, ``unknown`` for names, what
@@ -224,7 +227,7 @@ class SubClusterInfo:
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
-        return tuple(f.name for f in fields(cls))
+        return cls._fields
 
 
 def subcluster_dn(cluster: str, subcluster: str) -> str:
@@ -441,12 +444,28 @@ def write_plugin_ldif(
     return ldif_document(records, f"pps preview tags of site {site} (bdii-update plugin)")
 
 
-@dataclass
 class Entry:
-    """An LDAP entry: its DN and attributes (names lower-cased, values in order)."""
+    """An LDAP entry: its DN and attributes (names lower-cased, values in order).
 
-    dn: str
-    attrs: dict[str, list[str]] = field(default_factory=dict)
+    A plain slotted class, mutable (a reader may add attributes it fetched later): a BDII
+    read makes one per entry."""
+
+    __slots__ = ("dn", "attrs")
+
+    def __init__(self, dn: str, attrs: dict[str, list[str]] | None = None) -> None:
+        self.dn = dn
+        self.attrs: dict[str, list[str]] = {} if attrs is None else attrs
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Entry)
+        return (self.dn, self.attrs) == (other.dn, other.attrs)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(dn={self.dn!r}, attrs={self.attrs!r})"
 
     def get(self, name: str) -> list[str]:
         return self.attrs.get(name.lower(), [])

@@ -45,8 +45,11 @@ not parse, a GLUE 2.0 entry without ``AppName`` or ``State``.  The rest of the r
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
+from itertools import compress
+from json.encoder import encode_basestring_ascii as _encode
 from urllib.parse import urlsplit
 
 from pps.errors import BadInput
@@ -259,26 +262,52 @@ class SiteTag:
 class SitePublication:
     """What one site publishes: its entries (as read) and its preview tags by folded name."""
 
-    __slots__ = ("name", "entries", "tags")
+    __slots__ = ("name", "entries", "_tags", "_listed")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.entries: list[Entry] = []
-        self.tags: dict[str, SiteTag] = {}
+        self._tags: dict[str, SiteTag] = {}
+        #: The GLUE 1.3 tags read since :attr:`tags` was last made: folded -> first spelling.
+        #: A top BDII lists tens of thousands; their SiteTags are made only when asked for
+        #: (``pps infosys map --json`` without --glue2 never makes them).
+        self._listed: dict[str, str] = {}
 
-    def _glue1(self, tag: str) -> None:
-        key = tag.casefold()
-        old = self.tags.get(key)
-        if old is None:
-            self.tags[key] = SiteTag(tag, True)
-        else:
-            old.glue1 = True
+    @property
+    def tags(self) -> dict[str, SiteTag]:
+        """The preview tags by folded name, in the order they were met."""
+        if self._listed:
+            tags = self._tags
+            for key, tag in self._listed.items():
+                old = tags.get(key)
+                if old is None:
+                    tags[key] = SiteTag(tag, True)
+                else:
+                    old.glue1 = True
+            self._listed = {}
+        return self._tags
+
+    @tags.setter
+    def tags(self, tags: dict[str, SiteTag]) -> None:
+        self._listed = {}
+        self._tags = tags
+
+    def _glue1(self, listed: dict[str, str]) -> None:
+        """Add GLUE 1.3 tags (folded -> spelling; a spelling met before is kept).  *listed*
+        is the caller's no more."""
+        if not self._listed:
+            self._listed = listed
+            return
+        setdefault = self._listed.setdefault
+        for key, tag in listed.items():
+            setdefault(key, tag)
 
     def _glue2(self, tag: str, state: str) -> None:
+        tags = self.tags  # the GLUE 1.3 tags met before go first
         key = tag.casefold()
-        old = self.tags.get(key)
+        old = tags.get(key)
         if old is None:
-            self.tags[key] = SiteTag(tag, False, state)
+            tags[key] = SiteTag(tag, False, state)
         elif not old.state or _STATE_RANK.get(state, 9) < _STATE_RANK.get(old.state, 9):
             old.state = state
 
@@ -311,19 +340,32 @@ class Publication:
         for site in self.sites.values():
             site.tags = {k: t for k, t in site.tags.items() if k == key}
 
+    def _by_tag(
+        self, sites: Iterable[SitePublication]
+    ) -> tuple[dict[str, dict[str, SiteTag]], dict[str, str]]:
+        """``({folded tag: {site: SiteTag}}, {folded tag: smallest spelling})``, each tag's
+        sites in the order of *sites*."""
+        by_tag: dict[str, dict[str, SiteTag]] = {}
+        spelling: dict[str, str] = {}
+        for site in sites:
+            name = site.name
+            for key, st in site.tags.items():
+                at = by_tag.get(key)
+                if at is None:
+                    by_tag[key] = at = {}
+                    spelling[key] = st.tag
+                elif st.tag < spelling[key]:
+                    spelling[key] = st.tag
+                at[name] = st
+        return by_tag, spelling
+
     def version_map(self) -> dict[str, dict[str, SiteTag]]:
         """``{tag: {site: SiteTag}}``, tags and sites sorted case-insensitively.  A tag spelt
         differently at two sites is one tag (shown in its smallest spelling)."""
-        by_tag: dict[str, dict[str, SiteTag]] = {}
-        spelling: dict[str, str] = {}
-        for site in self.sites.values():
-            for key, st in site.tags.items():
-                by_tag.setdefault(key, {})[site.name] = st
-                if key not in spelling or st.tag < spelling[key]:
-                    spelling[key] = st.tag
+        # The sites are sorted once: each tag's sites are then met in order.
+        by_tag, spelling = self._by_tag(sorted(self.sites.values(), key=_site_fold))
         return {
-            spelling[key]: dict(sorted(by_tag[key].items(), key=lambda kv: _fold(kv[0])))
-            for key in sorted(by_tag, key=lambda k: _fold(spelling[k]))
+            spelling[key]: by_tag[key] for key in sorted(by_tag, key=lambda k: _fold(spelling[k]))
         }
 
     def map_json(self) -> dict[str, object]:
@@ -338,6 +380,84 @@ class Publication:
             "warnings": list(self.warnings),
         }
 
+    def map_json_text(self, extra: Mapping[str, object] | None = None) -> str:
+        """``json.dumps({**self.map_json(), **extra}, sort_keys=True)``, the same text, built
+        faster: json's encoder spends some 1.5 us on each small ``{"glue1": ..., "glue2":
+        ...}`` object, and a top BDII has tens of thousands; here each distinct object is
+        encoded once, and each site name once."""
+        rest: dict[str, object] = {
+            "sites": sorted((s.name for s in self.sites.values()), key=_fold),
+            "warnings": list(self.warnings),
+            **(extra or {}),
+        }
+        if "tags" in rest:
+            return _dumps(rest)
+        sites = sorted(self.sites.values(), key=_site_name)  # json's order: plain
+        tags: list[str] = []  # the pieces of the "tags" object
+        if not any(s._tags for s in sites):  # GLUE 1.3 alone: every object is the same
+            one = _dumps({"glue1": True, "glue2": None})
+            sep = one + ", "
+            listed, spelling = self._listed_by_tag(sites)
+            for tag, key in sorted((spelling[k], k) for k in listed):
+                tags += (", ", _encode(tag), ": {", sep.join(listed[key]), one, "}")
+        else:
+            names = {s.name: _encode(s.name) + ": " for s in sites}
+            by_tag, spelling = self._by_tag(sites)
+            objects: dict[tuple[bool, str], str] = {}
+            for tag, key in sorted((spelling[k], k) for k in by_tag):
+                items = []
+                for name, st in by_tag[key].items():
+                    kind = (st.glue1, st.state)
+                    text = objects.get(kind)
+                    if text is None:
+                        text = objects[kind] = _dumps({"glue1": kind[0], "glue2": kind[1] or None})
+                    items.append(names[name] + text)
+                tags += (", ", _encode(tag), ": {", ", ".join(items), "}")
+        fields: dict[str, tuple[str, ...]] = {
+            k: (", ", _encode(k), ": ", _dumps(v)) for k, v in rest.items()
+        }
+        fields["tags"] = (", ", _encode("tags"), ": {", *tags[1:], "}")
+        out = [piece for k in sorted(fields) for piece in fields[k]]
+        out[0] = "{"
+        out.append("}")
+        return "".join(out)
+
+    @staticmethod
+    def _listed_by_tag(
+        sites: Iterable[SitePublication],
+    ) -> tuple[dict[str, list[str]], dict[str, str]]:
+        """:meth:`_by_tag` of sites whose tags are all GLUE 1.3 ones not made into SiteTags:
+        ``({folded tag: [site as a JSON key and ": "]}, {folded tag: smallest spelling})``."""
+        listed: dict[str, list[str]] = {}
+        spelling: dict[str, str] = {}
+        for site in sites:
+            name = _encode(site.name) + ": "
+            tags = site._listed
+            for key in tags:
+                found = listed.get(key)
+                if found is None:
+                    listed[key] = [name]
+                else:
+                    found.append(name)
+            if not tags.items() <= spelling.items():  # new tags, or other spellings
+                for key, tag in tags.items():
+                    old = spelling.get(key)
+                    if old is None or tag < old:
+                        spelling[key] = tag
+        return listed, spelling
+
+
+def _site_fold(site: SitePublication) -> tuple[str, str]:
+    return (site.name.casefold(), site.name)
+
+
+def _site_name(site: SitePublication) -> str:
+    return site.name
+
+
+def _dumps(data: object) -> str:
+    return json.dumps(data, sort_keys=True)
+
 
 def _fold(text: str) -> tuple[str, str]:
     return (text.casefold(), text)
@@ -350,13 +470,15 @@ def read_entries(
     source_site: str | None = None,
     inventory: Mapping[str, str] | None = None,
     publication: Publication | None = None,
+    dn_sites: dict[tuple[str, str], str] | None = None,
 ) -> Publication:
     """Sort *entries* into sites by the rules of this module's docstring.
 
     *source_site*: every entry is that site's (its own GIP output).  *inventory* maps a
     subcluster or cluster ID to its site (``pps.toml``).  *publication*: add to it (one per
     site of the embedded default) instead of starting a new one.  Link entries
-    (``GlueCluster``) may be among *entries*."""
+    (``GlueCluster``) may be among *entries*.  *dn_sites*: the cache of :func:`dn_site` of a
+    caller that already looked at the DNs."""
     pub = publication if publication is not None else Publication()
     entries = list(entries)
     if source_site is not None:
@@ -375,12 +497,37 @@ def read_entries(
                     clusters[cid.casefold()] = site
     # A top BDII gives tens of thousands of entries: the loop reads the attribute dict
     # directly, and the site of a DN is worked out once per parent DN (dn_site).
-    dn_sites: dict[tuple[str, str], str] = {}
+    if dn_sites is None:
+        dn_sites = {}
+    folds: dict[str, str] = {}
     last: SitePublication | None = None
     for e in entries:
         attrs = e.attrs
         rte = attrs.get(_RTE_KEY)
-        glue1 = [t for t in rte if is_pps_tag(t)] if rte else []
+        glue1: dict[str, str] = {}  # the preview tags: folded -> first spelling
+        if rte:
+            # Sites list the same tags: each distinct value is tested (is_pps_tag) and folded
+            # once per read, then looked up; "" marks a value that is no preview tag.
+            try:
+                keys = list(map(folds.__getitem__, rte))
+            except KeyError:
+                for t in rte:
+                    if t not in folds:
+                        f = t.casefold()
+                        tag = (f.startswith("vo-") and f.find("-pps-", 3) >= 0) or f == _CAPABILITY
+                        folds[t] = f if tag else ""
+                keys = list(map(folds.__getitem__, rte))
+            if "" in keys:
+                keep = list(map(bool, keys))
+                keys = list(compress(keys, keep))
+                spellings = list(compress(rte, keep))
+            else:
+                spellings = rte
+            glue1 = dict(zip(keys, spellings))
+            if len(glue1) < len(keys):  # two spellings of one tag: the first one is kept
+                glue1 = {}
+                for f, t in zip(keys, spellings):
+                    glue1.setdefault(f, t)
         classes = attrs.get("objectclass")
         glue2 = classes is not None and any(c.lower() == _APP_ENV_KEY for c in classes)
         name = state = ""
@@ -418,8 +565,8 @@ def read_entries(
         sp = last if last is not None and last.name == site else pub._site(site)
         last = sp
         sp.entries.append(e)
-        for tag in glue1:
-            sp._glue1(tag)
+        if glue1:
+            sp._glue1(glue1)
         if glue2:
             sp._glue2(name, state)
     return pub
@@ -434,13 +581,34 @@ def dn_site(dn: str, attribute: str, cache: dict[tuple[str, str], str] | None = 
         kind, eq, _value = first.partition("=")
         if eq and kind.strip().lower() not in _DN_SITE_ATTRS:
             if cache is None:
-                return site_in_dn(split_dn(parent), attribute)
+                return _plain_site(parent, attribute)
             key = (attribute, parent)
             found = cache.get(key)
             if found is None:
-                found = cache[key] = site_in_dn(split_dn(parent), attribute)
+                found = cache[key] = _plain_site(parent, attribute)
             return found
+        return _plain_site(dn, attribute)
     return site_in_dn(split_dn(dn), attribute)
+
+
+def _plain_site(dn: str, attribute: str) -> str:
+    """``site_in_dn(split_dn(dn), attribute)`` for a DN without escapes, quotes or ``+``, in
+    one pass (a top BDII has a parent DN per subcluster)."""
+    found = ""
+    if not dn.strip():
+        return found
+    for piece in dn.split(","):
+        name, eq, value = piece.partition("=")
+        name = name.strip()
+        if not eq or not name:
+            raise BadInput(
+                f"DN {safe_text(dn)!r} is not valid: {safe_text(piece)!r} is no type=value"
+            )
+        if name.lower() == attribute:
+            value = value.strip()
+            if value and value.casefold() not in _NOT_SITES:
+                found = value
+    return found
 
 
 def _no_site(glue1: bool) -> str:

@@ -94,3 +94,35 @@ def test_site_side_code_parses_as_python_3_9(package):
     """The core and the probes run on a site's Python 3.9: no newer syntax may creep in."""
     for path in sorted((ROOT / package).rglob("*.py")):
         ast.parse(path.read_text(), str(path), feature_version=(3, 9))
+
+
+def test_every_top_level_command_is_listed_with_the_module_that_defines_it():
+    """``pps`` imports a command's module only when the command is looked up: the list it
+    goes by (COMMAND_MODULES) names each command of each module, and only those."""
+    import importlib
+
+    from distributor.cli import COMMAND_MODULES, cli
+
+    for module in sorted(set(COMMAND_MODULES.values())):
+        importlib.import_module(f"distributor.cli.{module}")
+    defined = {name: command.callback.__module__ for name, command in cli.commands.items()}
+    assert defined == {name: f"distributor.cli.{m}" for name, m in COMMAND_MODULES.items()}
+
+
+def test_a_command_loads_the_module_that_defines_it_and_no_other(tmp_path):
+    code = (
+        "import sys; from distributor.cli import cli\n"
+        "try:\n"
+        "    cli(['infosys', 'map', '--infosys', 'ldap://127.0.0.1:1', '--timeout', '1'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('distributor', 'pps')))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", f"import json\n{code}"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    loaded = set(json.loads(out.stdout))
+    assert {m for m in loaded if m.startswith("distributor.cli.")} == {"distributor.cli.infosys"}
+    # no pps.toml in the directory and none named: the inventory's code is not even loaded
+    assert not loaded & {"pps.inventory", "pps.repository", "pps.manifest", "pps.settings"}

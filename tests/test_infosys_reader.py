@@ -406,3 +406,122 @@ def test_the_socket_guard_stops_the_read_at_its_byte_bound():
     with pytest.raises(OSError, match="more than 20000 bytes"):
         _drain(guard)
     assert guard.overflow and guard.received <= 20_007
+
+
+# ------------------------------------------------------------------ the fast paths
+def _mixed_publication(glue2: bool):
+    """Sites with odd names, one tag spelt two ways, and (*glue2*) GLUE 2.0 states."""
+    text = "\n".join([
+        site_ldif("Zürich-T2", [TAG, "PPS-PREVIEW"], TOP_GLUE1, TOP_GLUE2),
+        site_ldif('CERN "PROD"', [TAG.upper(), WN], SITE_GLUE1, SITE_GLUE2),
+        site_ldif("alpha", [WN.lower(), "VO-dteam-PPS-é-1"], SITE_GLUE1, SITE_GLUE2),
+        subcluster(TOP_GLUE1.format(site="Zürich-T2"), "ce2", ["VO-ops-PPS-x-1", TAG.lower()]),
+        subcluster(RESOURCE_GLUE1, "lost", [TAG]),  # a warning
+    ])  # fmt: skip
+    entries = parse_ldif(text)
+    if not glue2:
+        entries = [e for e in entries if "glue2applicationenvironmentappname" not in e.attrs]
+    return entries
+
+
+@pytest.mark.parametrize("glue2", [False, True], ids=["glue13", "both"])
+@pytest.mark.parametrize(
+    "extra",
+    [None, {"bdii": "ldap://b:2170", "glue2": False, "site_errors": {"S": "x", "A": "é"}},
+     {"aaa": [1, {"z": None, "a": 2}], "sites": ["replaced"]}, {"tags": "replaced"}],
+    ids=["none", "cli", "overrides", "tags"],
+)  # fmt: skip
+def test_the_map_as_json_text_is_what_json_gives(glue2, extra) -> None:
+    import json
+
+    entries = _mixed_publication(glue2)
+    expected = json.dumps({**read_entries(entries).map_json(), **(extra or {})}, sort_keys=True)
+    assert read_entries(entries).map_json_text(extra) == expected
+    kept = read_entries(entries)
+    kept.keep_only(TAG.lower())
+    assert json.loads(kept.map_json_text())["tags"] == kept.map_json()["tags"] != {}
+
+
+def test_glue13_tags_are_read_as_is_pps_tag_says_keeping_the_first_spelling() -> None:
+    from pps.glue import Entry
+    from pps.publication import is_pps_tag
+
+    values = ["VO-a-PPS-b", "vo-a-pps-B", "vo-pps-x", "vo--pps-", "PPS-PREVIEW", "pps-preview ",
+              "VO-x-PPſ-y", "GLITE-3_2_0", "", "Pps-Preview", "VO-ß-PPS-1",
+              "VO-SS-PPS-1"]  # fmt: skip
+    for i in range(len(values)):
+        rte = values[i:] + values[:i]
+        dn = "GlueSubClusterUniqueID=x,Mds-Vo-name=S,o=grid"
+        pub = read_entries([Entry(dn, {"gluehostapplicationsoftwareruntimeenvironment": rte})])
+        expected: dict[str, str] = {}
+        for t in rte:
+            if is_pps_tag(t):
+                expected.setdefault(t.casefold(), t)
+        found = pub.site("S")
+        assert found is not None
+        assert [(k, t.tag, t.glue1) for k, t in found.tags.items()] == [
+            (k, t, True) for k, t in expected.items()
+        ]
+
+
+@pytest.mark.parametrize(
+    "dn",
+    ["Mds-Vo-name=S,o=grid", " mds-vo-name = S , Mds-Vo-name=local,o=grid", "o=grid", "",
+     "Mds-Vo-name=resource,o=grid", "Mds-Vo-name=A,Mds-Vo-name=B,o=grid", "Mds-Vo-name= ,o=grid",
+     "MDS-VO-NAME=Local,o=grid", "Mds-Vo-name=a=b,o=grid", "x,o=grid", "=S,o=grid",
+     "Mds-Vo-name=S,,o=grid", "GLUE2DomainID=D,o=glue"],
+)  # fmt: skip
+def test_a_plain_dn_gives_the_site_split_dn_gives(dn) -> None:
+    from pps.publication import _plain_site, site_in_dn
+
+    for attribute in ("mds-vo-name", "glue2domainid"):
+        try:
+            expected = site_in_dn(split_dn(dn), attribute)
+        except BadInput as e:
+            with pytest.raises(BadInput) as got:
+                _plain_site(dn, attribute)
+            assert str(got.value) == str(e)
+        else:
+            assert _plain_site(dn, attribute) == expected
+
+
+def test_values_that_are_not_utf8_are_read_with_the_bad_bytes_escaped() -> None:
+    from distributor.infosys import _DecodeEveryValue, _ldap3
+
+    _ldap3()
+    from ldap3.protocol.formatters.standard import format_attribute_values
+
+    values = [b"VO-x-PPS-caf\xc3\xa9", b"VO-x-PPS-\xff-1", b""]
+    assert format_attribute_values(None, "AnyName", values, _DecodeEveryValue()) == [
+        "VO-x-PPS-café",
+        "VO-x-PPS-\\xff-1",
+        "",
+    ]
+
+
+def test_a_top_bdii_is_read_without_the_ids_a_resource_bdii_needs(slapd: Slapd) -> None:
+    slapd.add(subcluster(TOP_GLUE1.format(site="S1"), "ce1", [TAG]))
+    pub = read_bdii(slapd.url, glue2=False)
+    top = pub.site("S1")
+    assert top is not None
+    assert [list(e.attrs) for e in top.entries] == [
+        ["gluehostapplicationsoftwareruntimeenvironment"]
+    ]
+    slapd.add(subcluster(RESOURCE_GLUE1, "ce2", [WN]))
+    pub = read_bdii(slapd.url, glue2=False, inventory={"ce2": "S2"})
+    assert sorted(pub.version_map()) == sorted([TAG, WN])
+    resource = pub.site("S2")
+    assert resource is not None and resource.entries[0].get("GlueChunkKey") == [
+        "GlueClusterUniqueID=ce2"
+    ]
+
+
+def test_the_bounds_of_a_resource_bdii_read_count_the_search_with_the_ids_alone(
+    slapd: Slapd,
+) -> None:
+    # the entry, its 30 tags, its subcluster ID and chunk key: 33 values
+    slapd.add(subcluster(RESOURCE_GLUE1, "ce1", [f"VO-x-PPS-t-{i}" for i in range(30)]))
+    pub = read_bdii(slapd.url, glue2=False, max_values=33, inventory={"ce1": "S1"})
+    assert len(pub.version_map()) == 30
+    with pytest.raises(InfosysError, match="more than 32 values"):
+        read_bdii(slapd.url, glue2=False, max_values=32, inventory={"ce1": "S1"})

@@ -9,18 +9,21 @@ command takes ``--json`` for scripts.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from pps import __version__
 from pps.errors import AlreadyExists, BadInput, NotFound, PPSError
-from pps.inventory import Config, load_config
-from pps.manifest import LocalTest
-from pps.repository import Repository
+
+if TYPE_CHECKING:
+    from pps.inventory import Config
+    from pps.manifest import LocalTest
+    from pps.repository import Repository
 
 CONFIG_HELP = "The pps configuration file (site inventory, repository, state)."
 
@@ -43,10 +46,49 @@ class PPSGroup(click.Group):
             raise click.ClickException(str(e)) from None
 
 
+#: Which module of this package defines each top-level command: a module is imported only when
+#: one of its commands is looked up (``pps infosys map`` loads neither jinja2 nor the push
+#: machinery).  Each module registers its commands on :data:`cli` with ``@cli.command()``.
+COMMAND_MODULES = {
+    "bulletin": "bulletin",
+    "demo": "bulletin",
+    "jdl": "bulletin",
+    "feedback": "feedback",
+    "infosys": "infosys",
+    "metrics": "metrics",
+    "notify": "notify",
+    "pilot": "pilot",
+    "push": "push",
+    "remove": "push",
+    "sites": "push",
+    "status": "push",
+    "release": "release",
+    "repo": "repo",
+    "nagios-config": "site",
+    "probe-bundle": "site",
+    "site": "site",
+}
+
+
+class LazyPPSGroup(PPSGroup):
+    """The top-level group: its commands are listed from :data:`COMMAND_MODULES` and their
+    module is imported on first look-up (the click "lazy group" pattern)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(f"{__name__}.{COMMAND_MODULES[cmd_name]}")
+        return self.commands.get(cmd_name)
+
+
 class TestOption(click.ParamType):
     name = "NAME=COMMAND"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> LocalTest:
+        from pps.manifest import LocalTest
+
         if isinstance(value, LocalTest):
             return value
         try:
@@ -67,6 +109,8 @@ class State:
     @property
     def config(self) -> Config:
         if self._config is None:
+            from pps.inventory import load_config
+
             self._config = load_config(self.config_path)
         return self._config
 
@@ -74,6 +118,8 @@ class State:
     def repo(self) -> Repository:
         """The configured repository; one that does not exist yet is bad input (only
         ``pps repo init`` makes one, so a mistyped path never grows a repository)."""
+        from pps.repository import Repository
+
         found = Repository(self.config.repository)
         if not found.index_path.is_file():
             raise BadInputError(
@@ -96,7 +142,7 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-@click.group(cls=PPSGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyPPSGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -125,21 +171,6 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     for row in (header, *rows):
         cells = [str(c).ljust(w) for c, w in zip(row, widths)]
         click.echo("  ".join(cells).rstrip())
-
-
-# The commands register themselves on ``cli`` when their modules are imported.
-from distributor.cli import (  # noqa: E402, F401
-    bulletin,
-    feedback,
-    infosys,
-    metrics,
-    notify,
-    pilot,
-    push,
-    release,
-    repo,
-    site,
-)
 
 
 def main() -> None:

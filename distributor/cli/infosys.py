@@ -7,16 +7,17 @@ jinja2, no paramiko): ``pps infosys map`` costs its interpreter, click, ldap3 an
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from distributor.cli import BadInputError, PPSGroup, State, cli, emit_json, pass_state, table
 from pps.errors import ConfigError
-from pps.inventory import Config
+
+if TYPE_CHECKING:
+    from pps.inventory import Config
 
 URL_HELP = (
     "The BDII to read, ldap://HOST:PORT (a BDII listens on 2170). "
@@ -42,6 +43,8 @@ def bdii_options(f: Callable[..., Any]) -> Callable[..., Any]:
 def optional_config(state: State) -> Config | None:
     """The configuration, or None when none was named and ./pps.toml does not exist (a BDII can
     be read without an inventory)."""
+    if not state.explicit and not state.config_path.exists():
+        return None  # nothing to read: the inventory's code is not even imported
     try:
         return state.config
     except ConfigError:
@@ -98,13 +101,10 @@ def infosys_map(
     how = settings(config, infosys_url, timeout, max_values)
     pub, errors = read_published(config, how, tag=tag, glue2=glue2 or not how.url)
     if as_json:
-        data = pub.map_json()
-        data["bdii"] = how.url or None
-        data["glue2"] = glue2 or not how.url
-        data["site_errors"] = errors
         # One line: a top BDII's map is tens of thousands of values, and json's indenting
         # encoder is pure Python (4x the time of the compact one, which is C).
-        click.echo(json.dumps(data, sort_keys=True))
+        extra = {"bdii": how.url or None, "glue2": glue2 or not how.url, "site_errors": errors}
+        click.echo(pub.map_json_text(extra))
         return
     warn_all(pub.warnings)
     warn_all([f"{name}: {err}" for name, err in sorted(errors.items())])
