@@ -73,7 +73,6 @@ import math
 import os
 import re
 import signal
-import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -83,9 +82,7 @@ import nagiosplugin
 from nagiosplugin import Critical, Ok, Warn
 
 from pps.errors import BadInput, PPSError
-from pps.glue import STATE_NOT_VERIFIED, STATE_VERIFIED
 from pps.names import (
-    RTE_ATTRIBUTE,
     check_site_name,
     check_subcluster,
     check_vo,
@@ -93,6 +90,7 @@ from pps.names import (
     version_tag,
 )
 from probes import _options
+from probes._bdii import Published, clean, query_bdii, shown
 from probes._options import Option
 from probes._site import SiteLayout
 from probes._siteconfig import DEFAULT_PATH, DEFAULTS, SiteConfigError, check_values
@@ -108,25 +106,8 @@ PROG = "check_preview_publication"
 DEFAULT_BDII = "ldap://localhost:2170"
 DEFAULT_GRACE = 600
 DEFAULT_TIMEOUT = 30.0
-#: Bounds on what the BDII may send (a site BDII answers this check in a few kB).
-MAX_ANSWER_BYTES = 8 << 20
-MAX_VALUES = 10_000
-MAX_GLUE2_ENTRIES = 10_000
-MAX_GLUE1_ENTRIES = 100
 #: How much of a BDII value the status line shows, and how many values a list shows.
-SHOWN_CHARS = 80
 SHOWN_VALUES = 5
-#: Reads of at least this size: ldap3 joins the chunks of a message one by one.
-_CHUNK = 1 << 16
-#: LDAP messages one check may receive: the bind's answer, each search's entries and its end
-#: (referrals count too).
-MAX_MESSAGES = MAX_GLUE1_ENTRIES + MAX_GLUE2_ENTRIES + 16
-_TIMEOUTS = (TimeoutError, socket.timeout)
-_LIVE_GLUE2 = (STATE_VERIFIED, STATE_NOT_VERIFIED)
-_GLUE2_ATTRS = (
-    "GLUE2ApplicationEnvironmentAppName",
-    "GLUE2ApplicationEnvironmentState",
-)
 _BDII_URL = re.compile(
     r"ldap://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))"
     r":(?P<port>[0-9]{1,5})/?\Z"
@@ -403,249 +384,6 @@ def read_site(preview_root: str, info_dir: str, subcluster: str, now: float) -> 
     return view
 
 
-# ------------------------------------------------------------------------ what the BDII says
-
-
-class LimitExceeded(Exception):
-    """The BDII sent more than the plugin reads."""
-
-
-class Published:
-    """What the BDII holds for the subcluster."""
-
-    def __init__(self) -> None:
-        #: tag key -> the value as the BDII spells it (GLUE 1.3 RTE values)
-        self.glue1: dict[str, str] = {}
-        self.glue1_entries = 0
-        #: tag key -> (the AppName as spelt, the GLUE 2.0 states its entries give)
-        self.glue2: dict[str, tuple[str, set[str]]] = {}
-
-    def glue2_live(self, key: str) -> bool:
-        states = self.glue2.get(key, ("", set()))[1]
-        return bool(states & set(_LIVE_GLUE2))
-
-
-class _BoundedSocket:
-    """The connection's socket, counting what arrives before ldap3 decodes any of it: more than
-    *limit* bytes or *max_messages* LDAP messages (each entry is one: ldap3 keeps a search's
-    entries in memory, a few kB each), or a read past *deadline*, ends the read.  ldap3 reads
-    through ``recv``; everything else is passed on."""
-
-    def __init__(self, sock: socket.socket, limit: int, max_messages: int, deadline: float) -> None:
-        self._sock = sock
-        self._limit = limit
-        self._max_messages = max_messages
-        self._deadline = deadline
-        self.received = 0
-        self.messages = 0
-        #: bytes left of the message being received, and the header read so far
-        self._body_left = 0
-        self._head = b""
-        #: "bytes" or "messages" once a limit was passed
-        self.exceeded = ""
-        self.late = False
-
-    def recv(self, size: int, *flags: int) -> bytes:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            self.late = True
-            raise TimeoutError("timed out")
-        self._sock.settimeout(left)
-        try:
-            data = self._sock.recv(max(size, _CHUNK), *flags)
-        except _TIMEOUTS:
-            self.late = True
-            raise
-        self.received += len(data)
-        if self.received > self._limit:
-            self.exceeded = "bytes"
-        elif self._count(data) > self._max_messages:
-            self.exceeded = "messages"
-        if self.exceeded:
-            raise OSError(f"more {self.exceeded} than the plugin reads")
-        return data
-
-    def _count(self, data: bytes) -> int:
-        """Follow the BER framing of the LDAP messages in *data*; how many have begun."""
-        i, n = 0, len(data)
-        while i < n:
-            if self._body_left:
-                step = min(self._body_left, n - i)
-                self._body_left -= step
-                i += step
-                continue
-            self._head += data[i : i + 1]
-            i += 1
-            head = self._head
-            if len(head) < 2:
-                continue
-            width = head[1] & 0x7F if head[1] & 0x80 else 0
-            if len(head) < 2 + width:
-                continue
-            self._body_left = int.from_bytes(head[2 : 2 + width], "big") if width else head[1]
-            self._head = b""
-            self.messages += 1
-        return self.messages
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
-
-
-def _decode(raw: Any) -> str:
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-
-
-def _values(entry: dict[str, Any], attr: str) -> list[str]:
-    raw = entry.get("raw_attributes") or {}
-    want = attr.lower()
-    out: list[str] = []
-    for name, values in raw.items():
-        if str(name).lower() == want:
-            out += [_decode(v) for v in values]
-    return out
-
-
-def _reason(e: BaseException) -> str:
-    """The cause of a connection error, as short as the socket layer says it."""
-    for cls, text in ((ConnectionRefusedError, "connection refused"),
-                      (_TIMEOUTS, "timed out"), (socket.gaierror, "unknown host")):  # fmt: skip
-        if isinstance(e, cls):
-            return text
-    text = str(e)
-    for prefix in ("socket connection error while opening: ", "error receiving data: "):
-        text = text.replace(prefix, "")
-    return shown(text or type(e).__name__)
-
-
-def query_bdii(settings: Settings) -> Published:
-    """Ask the BDII for the subcluster's GLUE 1.3 values and GLUE 2.0 entries.
-
-    Raises ``nagiosplugin.CheckError`` (UNKNOWN) naming the problem."""
-    import ldap3
-    from ldap3.core.exceptions import LDAPException
-    from ldap3.utils.conv import escape_filter_chars
-
-    url = settings.bdii
-    left = settings.deadline - time.monotonic()
-    if left <= 0:
-        raise nagiosplugin.CheckError(f"no time left to ask the BDII {url}")
-    server = ldap3.Server(
-        settings.host,
-        port=settings.port,
-        get_info=ldap3.NONE,
-        connect_timeout=max(0.5, min(10.0, left / 3)),
-    )
-    # whole seconds: ldap3 packs it into SO_RCVTIMEO; each read is bounded by the deadline too
-    conn = ldap3.Connection(
-        server, receive_timeout=max(1, int(left)), read_only=True, auto_referrals=False
-    )  # a referral names another server: never followed
-    bounded: _BoundedSocket | None = None
-    time_limit = max(1, int(left))
-    sc = escape_filter_chars(settings.subcluster)
-    published = Published()
-    try:
-        conn.open()
-        bounded = _BoundedSocket(conn.socket, MAX_ANSWER_BYTES, MAX_MESSAGES, settings.deadline)
-        conn.socket = bounded
-        if not conn.bind():
-            raise nagiosplugin.CheckError(
-                f"the BDII {url} refused an anonymous bind: {_result(conn)}"
-            )
-        conn.search(
-            "o=grid",
-            f"(&(objectClass=GlueSubCluster)(GlueSubClusterUniqueID={sc}))",
-            search_scope=ldap3.SUBTREE,
-            attributes=[RTE_ATTRIBUTE],
-            size_limit=MAX_GLUE1_ENTRIES,
-            time_limit=time_limit,
-        )
-        _check_result(conn, url, "o=grid", f"{MAX_GLUE1_ENTRIES} GlueSubCluster entries")
-        values = 0
-        for entry in _entries(conn):
-            published.glue1_entries += 1
-            for value in _values(entry, RTE_ATTRIBUTE):
-                values += 1
-                if values > MAX_VALUES:
-                    raise LimitExceeded(
-                        f"the BDII {url} holds more than {MAX_VALUES} RunTimeEnvironment "
-                        f"values for {settings.subcluster}: not checked (the limit is "
-                        f"{MAX_VALUES})"
-                    )
-                published.glue1.setdefault(value.casefold(), value)
-        managers = "".join(
-            f"(GLUE2ApplicationEnvironmentComputingManagerForeignKey={escape_filter_chars(m)})"
-            for m in settings.managers
-        )
-        conn.search(
-            "o=glue",
-            "(&(objectClass=GLUE2ApplicationEnvironment)"
-            f"(|(GLUE2ApplicationEnvironmentID=urn:pps:{sc}:*){managers}))",
-            search_scope=ldap3.SUBTREE,
-            attributes=list(_GLUE2_ATTRS),
-            size_limit=MAX_GLUE2_ENTRIES,
-            time_limit=time_limit,
-        )
-        _check_result(conn, url, "o=glue", f"{MAX_GLUE2_ENTRIES} GLUE 2.0 entries")
-        for entry in _entries(conn):
-            names = _values(entry, _GLUE2_ATTRS[0])
-            if not names:
-                continue
-            states = {s.lower() for s in _values(entry, _GLUE2_ATTRS[1])} or {STATE_VERIFIED}
-            key = names[0].casefold()
-            _spelt, known = published.glue2.setdefault(key, (names[0], set()))
-            known |= states
-    except LimitExceeded as e:
-        raise nagiosplugin.CheckError(str(e)) from None
-    except (LDAPException, OSError) as e:
-        if bounded is not None and bounded.exceeded:
-            what = (f"{MAX_ANSWER_BYTES >> 20} MiB" if bounded.exceeded == "bytes"
-                    else f"{MAX_MESSAGES} entries")  # fmt: skip
-            raise nagiosplugin.CheckError(
-                f"the BDII {url} sent more than {what}: not read (the limit; a site BDII "
-                "answers this check in a few kB)"
-            ) from None
-        if bounded is not None and bounded.late or isinstance(e, _TIMEOUTS):
-            raise nagiosplugin.CheckError(
-                f"the BDII {url} did not answer within {settings.timeout:g} s"
-            ) from None
-        if bounded is None:
-            raise nagiosplugin.CheckError(f"cannot reach the BDII {url}: {_reason(e)}") from None
-        raise nagiosplugin.CheckError(f"the BDII {url} failed: {_reason(e)}") from None
-    finally:
-        try:
-            conn.unbind()
-        except Exception:  # already closed, or the server went away: nothing to release
-            pass
-    return published
-
-
-def _result(conn: Any) -> str:
-    """The server's result, as short as the status line can show what it says."""
-    result = conn.result or {}
-    text = f"{shown(str(result.get('description', '')))} ({shown(str(result.get('result')))})"
-    if result.get("message"):
-        text += f": {shown(str(result['message']))}"
-    return text
-
-
-def _check_result(conn: Any, url: str, base: str, limit: str) -> None:
-    code = (conn.result or {}).get("result")
-    if code in (0, 32):  # success; noSuchObject: the base is not there, so nothing is published
-        return
-    if code == 3:  # timeLimitExceeded
-        raise nagiosplugin.CheckError(f"the BDII {url} did not answer within its time limit "
-                                      f"under {base}")  # fmt: skip
-    if code == 4:
-        raise LimitExceeded(f"the BDII {url} has more than {limit} for this subcluster under "
-                            f"{base}: not checked (the limit)")  # fmt: skip
-    raise nagiosplugin.CheckError(f"the BDII {url} refused the search under {base}: "
-                                  f"{_result(conn)}")  # fmt: skip
-
-
-def _entries(conn: Any) -> list[dict[str, Any]]:
-    return [r for r in conn.response or () if r.get("type") == "searchResEntry"]
-
-
 # --------------------------------------------------------------------------------- judgement
 
 
@@ -794,19 +532,6 @@ class PreviewPublication(nagiosplugin.Resource):
             count("stale", len(verdict.stale)),
             nagiosplugin.Metric("time", elapsed, "s", min=0, context="perfdata"),
         ]
-
-
-def clean(text: str) -> str:
-    """One line of printable ASCII without the perfdata separator, as Nagios wants it."""
-    text = text.encode("ascii", "backslashreplace").decode("ascii")
-    text = "".join(ch if " " <= ch <= "~" else f"\\x{ord(ch):02x}" for ch in text)
-    return " ".join(text.replace("|", "/").split())
-
-
-def shown(value: str) -> str:
-    """A value from the BDII, cut to :data:`SHOWN_CHARS` and made printable."""
-    value = clean(value)
-    return value if len(value) <= SHOWN_CHARS else value[: SHOWN_CHARS - 3] + "..."
 
 
 def listing(items: Sequence[str]) -> str:

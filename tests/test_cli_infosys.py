@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
+from distributor.bdii import _ldap3
 from distributor.cli import cli
-from distributor.infosys import _ldap3, collect_site_ldif
+from distributor.infosys import collect_site_ldif
 from distributor.signing import init_repository
 from pps.glue import Entry, ldif_line, parse_ldif
 from pps.inventory import load_config

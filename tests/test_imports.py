@@ -72,7 +72,13 @@ def test_only_the_publication_check_imports_the_ldap_client():
     """ldap3 (and its pyasn1) is the publication check's alone: the probe and the GIP provider,
     which run at every site every few minutes, never load it."""
     importers = {f for f, n in imported_top_levels("probes").items() if n & {"ldap3", "pyasn1"}}
-    assert importers == {"probes/check_preview_publication.py"}
+    assert importers == {"probes/_bdii.py"}
+    users = {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "probes").glob("*.py")
+        if "probes._bdii" in path.read_text()
+    }
+    assert users == {"probes/check_preview_publication.py"}
 
 
 def _loaded_after(statement: str) -> set[str]:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from distributor.infosys import BdiiReader, InfosysError, _GuardedSocket, read_bdii
+from distributor.bdii import BdiiReader, InfosysError, _GuardedSocket, read_bdii
 from pps.errors import BadInput
 from pps.glue import (
     STATE_BROKEN,
@@ -486,7 +486,7 @@ def test_a_plain_dn_gives_the_site_split_dn_gives(dn) -> None:
 
 
 def test_values_that_are_not_utf8_are_read_with_the_bad_bytes_escaped() -> None:
-    from distributor.infosys import _DecodeEveryValue, _ldap3
+    from distributor.bdii import _DecodeEveryValue, _ldap3
 
     _ldap3()
     from ldap3.protocol.formatters.standard import format_attribute_values
