@@ -50,8 +50,8 @@ Design (the choices behind the rules):
   one; a top-level BDII may have copies: their values are joined).  Filter values are escaped
   with ldap3's escape_filter_chars.
 - LDAP: ldap3 (pure Python), imported only by probes/_bdii.py (the query), when the check
-  runs; no schema is read (get_info=NONE), anonymous bind, values taken as raw bytes and decoded as UTF-8 with
-  replacement, so nothing the BDII says is ever interpreted beyond that.  Values reach the
+  runs; no schema is read (get_info=NONE), anonymous bind, values taken as raw bytes and
+  decoded as UTF-8 with replacement, so nothing the BDII says is ever interpreted beyond that.  Values reach the
   status line only through one cleaning step (non-ASCII and control characters escaped, ``|``
   replaced, each value cut at 80 characters, at most 5 listed): the line stays one line, without
   the perfdata separator, whatever the BDII holds.
