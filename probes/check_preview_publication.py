@@ -51,10 +51,10 @@ Design (the choices behind the rules):
   with ldap3's escape_filter_chars.
 - LDAP: ldap3 (pure Python), imported only by probes/_bdii.py (the query), when the check
   runs; no schema is read (get_info=NONE), anonymous bind, values taken as raw bytes and
-  decoded as UTF-8 with replacement, so nothing the BDII says is ever interpreted beyond that.  Values reach the
-  status line only through one cleaning step (non-ASCII and control characters escaped, ``|``
-  replaced, each value cut at 80 characters, at most 5 listed): the line stays one line, without
-  the perfdata separator, whatever the BDII holds.
+  decoded as UTF-8 with replacement, so nothing the BDII says is ever interpreted beyond
+  that.  Values reach the status line only through one cleaning step (non-ASCII and control
+  characters escaped, ``|`` replaced, each value cut at 80 characters, at most 5 listed): the
+  line stays one line, without the perfdata separator, whatever the BDII holds.
 - Bounded: the whole answer may be at most 8 MiB and 10,116 LDAP messages (both counted as the
   bytes arrive, before ldap3 decodes anything; the connection is then dropped), at most 10,000
   RunTimeEnvironment values, 100 GlueSubCluster and 10,000 GLUE 2.0 entries, and the server is
