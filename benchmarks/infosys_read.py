@@ -21,11 +21,17 @@ as a whole process:
 * ``pps infosys map --infosys URL --json`` the command, through its console script (one search)
 * ``pps infosys map --glue2 ...``          the same with the GLUE 2.0 states (two searches)
 
-and prints a markdown table: median, min and max wall time of ``--runs`` runs (default 10) and
-the ratio of medians to the two-search peer, then each pps command against its own peer.
-Before timing, the maps pps prints are checked against the peers'.
+Every case is one whole process exec'd by this script (``os.posix_spawn``, no wrapper around
+either side), its wall time from spawn to exit; each ``pps`` command and its peer alternate run
+by run (the order flips every run), so both see the same load, and the children may write
+bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped: an installed package has its bytecode; with it
+set, every module edited since its last compile is compiled again at every run).  The script
+prints a markdown table: median, min and max wall time of ``--runs`` runs (default 15) and the
+ratio of medians to the two-search peer, then each pps command beside its own peer.  Before
+timing, the maps pps prints are checked against the peers'.
 
-Run: ``.venv/bin/python benchmarks/infosys_read.py [--runs 10] [--sites 500] [--tags 40]``
+Run: ``.venv/bin/python benchmarks/infosys_read.py [--runs 15] [--sites 500] [--tags 40]
+[--venv DIR]``
 """
 
 from __future__ import annotations
@@ -140,26 +146,50 @@ def grid_ldif(sites: int, tags: int) -> str:
     return "\n".join(records)
 
 
-def pps_command() -> list[str]:
-    script = Path(sys.executable).parent / "pps"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "distributor.cli"]
+def pps_command(venv: Path) -> list[str]:
+    """The ``pps`` console script of *venv* (``python -m distributor.cli`` without one)."""
+    script = venv / "bin" / "pps"
+    return [str(script)] if script.exists() else [str(venv / "bin" / "python"), "-m",
+                                                  "distributor.cli"]  # fmt: skip
 
 
-def timed(argv: list[str], cwd: Path) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd)
-    seconds = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.decode()[-500:]}")
+#: The children's environment: as this script's, but they may write bytecode.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+#: Each pps command and the minimal ldap3 script doing what it does.
+PAIRS = {
+    "pps infosys map --json": "ldap3, one search (GLUE 1.3)",
+    "pps infosys map --glue2 --json": "ldap3, both bases (peer)",
+}
+
+
+def timed(argv: list[str]) -> float:
+    """Wall seconds of one process running *argv*, exec'd directly (``os.posix_spawn``) in the
+    current directory; exits the benchmark if it fails."""
+    path = argv[0] if "/" in argv[0] else shutil.which(argv[0]) or argv[0]
+    with open(os.devnull, "wb") as null, tempfile.TemporaryFile() as err:
+        actions = [(os.POSIX_SPAWN_DUP2, null.fileno(), 1), (os.POSIX_SPAWN_DUP2, err.fileno(), 2)]
+        start = time.perf_counter()
+        pid = os.posix_spawn(path, argv, ENV, file_actions=actions)
+        _, status = os.waitpid(pid, 0)
+        seconds = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            err.seek(0)
+            raise SystemExit(f"{argv[0]} failed ({code}): {err.read().decode()[-500:]}")
     return seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=10, help="timed runs of each case")
+    parser.add_argument("--runs", type=int, default=15, help="timed runs of each case")
     parser.add_argument("--sites", type=int, default=500)
     parser.add_argument("--tags", type=int, default=40, help="preview tags per site")
+    parser.add_argument("--venv", type=Path, default=Path(sys.prefix),
+                        help="the environment whose pps and python are timed (default: this "
+                        "script's; a wheel install: python3 -m venv DIR && DIR/bin/pip install "
+                        "CHECKOUT)")  # fmt: skip
     args = parser.parse_args()
+    venv = args.venv.absolute()
     for tool in ("ldapsearch", "ldapadd"):
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing: apt-get install ldap-utils")
@@ -177,8 +207,8 @@ def main() -> None:
             raise SystemExit(f"loading the BDII failed: {str(e)[:1000]}") from None
         load = time.perf_counter() - started
         url = server.url
-        py = sys.executable
-        pps = pps_command()
+        py = str(venv / "bin" / "python")  # the peers run on the interpreter pps runs on
+        pps = pps_command(venv)
         search = ["ldapsearch", "-x", "-LLL", "-H", url]
         cases = {
             "python -c pass": [py, "-c", "pass"],
@@ -216,12 +246,20 @@ def main() -> None:
         values = sum(len(sites) for sites in ours.values())
 
         times: dict[str, list[float]] = {name: [] for name in cases}
+        os.chdir(env_cwd)
         for argv in cases.values():  # warm-up: caches, bytecode, slapd's pages
-            timed(argv, env_cwd)
-        for _ in range(args.runs):
-            for name, argv in cases.items():
-                times[name].append(timed(argv, env_cwd))
+            timed(argv)
+        loads = []
+        for run in range(args.runs):
+            loads.append(os.getloadavg()[0])
+            for name, argv in cases.items():  # the references, once a run
+                if name not in PAIRS and name not in PAIRS.values():
+                    times[name].append(timed(argv))
+            for ours_name, peer_name in PAIRS.items():  # each beside its peer, alternating
+                for name in (ours_name, peer_name) if run % 2 == 0 else (peer_name, ours_name):
+                    times[name].append(timed(cases[name]))
     finally:
+        os.chdir("/")
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
@@ -229,8 +267,9 @@ def main() -> None:
     print(
         f"{args.sites} sites x {args.tags} tags ({values} tag-site pairs, {args.sites} GLUE 1.3 "
         f"entries, {args.sites * args.tags} GLUE 2.0 entries); loaded in {load:.1f} s; "
-        f"{args.runs} runs each; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-        f"load average {os.getloadavg()[0]:.1f}"
+        f"{args.runs} runs each, each pps command alternated with its peer; Python "
+        f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {min(loads):.2f} to "
+        f"{max(loads):.2f} over the runs"
     )
     print()
     print("| case | median ms | min ms | max ms | x peer |")
@@ -242,10 +281,15 @@ def main() -> None:
             f"| {med / peer_median:.2f} |"
         )
     print()
-    for ours_name, peer_name in (
-        ("pps infosys map --json", "ldap3, one search (GLUE 1.3)"),
-        ("pps infosys map --glue2 --json", "ldap3, both bases (peer)"),
-    ):
+    print("| command | median ms | peer | peer median ms | x peer |")
+    print("|---|---:|---|---:|---:|")
+    for ours_name, peer_name in PAIRS.items():
+        ours_median = statistics.median(times[ours_name])
+        peer_median_ = statistics.median(times[peer_name])
+        print(f"| {ours_name} | {ours_median * 1000:.0f} | {peer_name} | "
+              f"{peer_median_ * 1000:.0f} | {ours_median / peer_median_:.2f} |")  # fmt: skip
+    print()
+    for ours_name, peer_name in PAIRS.items():
         ratio = statistics.median(times[ours_name]) / statistics.median(times[peer_name])
         verdict = "within" if ratio <= 1.2 else "NOT within"
         print(f"{ours_name}: {ratio:.2f}x '{peer_name}' ({verdict} the 1.2x target)")

@@ -1,26 +1,37 @@
-"""How much one steady-state probe run costs a site, beside what it is measured against.
+"""What one steady-state probe run costs a site, timed as Nagios starts it, beside its peer.
 
 Nagios runs ``check_preview_client`` every few minutes at every site; once a version is installed
-a run only reads the index, checks the install marker, re-runs the local tests and rewrites the
-state record.  The roadmap's target is a steady state that costs about as much as importing
-nagiosplugin.  This script builds a throw-away repository and site in a temp dir, installs one
-release, then times, in the same run and interleaved:
+a run only reads the site file and the index, checks the install marker, re-runs the local tests
+and rewrites the state record.  The target: a run within 1.5x of ``python3 -c "import
+nagiosplugin"`` with the same interpreter and environment (the plugin library every probe
+imports), for what a site admin runs: the console script of a normal (wheel) install, and the
+one-file probe (``pps probe-bundle``) run as ``python3 check_preview_client.pyz ...``.
 
-* ``python -c pass``                       the interpreter alone
-* ``python -c "import nagiosplugin"``      the peer: the plugin library every probe imports
-* the probe, steady state, no local test   (what pps itself adds; every probe case reads a
-                                           site file, as a site's runs do)
-* the probe, steady state, one test        (plus one ``bash`` for the test, run as ``nobody``
-                                           when the benchmark runs as root)
-* the same with a signed index and the key pinned in a site file (the signature of an index
-  seen before is not checked again: the ``cryptography`` import stays out of the steady state)
-* the one-file probe (``pps probe-bundle``), one test (from its bytecode cache)
+Every case is one whole process exec'd by this script (``os.posix_spawn``, no wrapper around
+either side: a wrapper running both would add the same cost to each and hide the ratio), its wall
+time from spawn to exit; the probe and its peer alternate run by run (the order flips every run),
+so both see the same load.  The script builds a throw-away repository and site in a temp dir
+(one release without tests, one with a test, a site file as a site has), installs the release
+with a first run of each case (which also compiles the bytecode an installed package has, and
+unpacks the ``.pyz`` into its cache), then times, per installation (``--venv``, repeatable;
+default: the environment running this script):
 
-and prints wall time (median, min, max), the ratio of medians to the peer, and the peak RSS of
-each child.  The children may write bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped), as an
-installed package has it; the warm-up run of each case compiles it.
+* the peer: ``<venv>/bin/python -c "import nagiosplugin"``
+* ``<venv>/bin/check_preview_client ...``, no local test, then one test (a ``bash``, run as
+  ``nobody`` when the benchmark runs as root)
+* ``<venv>/bin/python check_preview_client.pyz ...``, the same two (the peer's interpreter)
 
-Run: ``.venv/bin/python benchmarks/probe_steady_state.py [--runs 20]``
+and prints a table: each case's median, min and max wall time beside its peer's median and the
+ratio of the medians (the target's measure), then the same for CPU time (user and system, the
+local test included: a figure other load on a shared machine moves less).  The ``.pyz`` is
+built from this checkout (``distributor.bundle``).  Each installation is labelled editable
+(``pip install -e``: its ``.pth`` finder runs at every start, the peer's included) or wheel
+(a normal ``pip install``); ``--make-venv DIR`` first makes DIR a normal install of this
+checkout (``python3 -m venv DIR`` and ``DIR/bin/pip install CHECKOUT``; needs the index for
+the dependencies).
+
+Run: ``.venv/bin/python benchmarks/probe_steady_state.py [--runs 15] [--venv DIR ...]
+[--make-venv DIR]``
 """
 
 from __future__ import annotations
@@ -34,65 +45,88 @@ import tempfile
 import time
 from pathlib import Path
 
-from distributor.bundle import build_probe_bundle
-from distributor.releases import create_release
-from distributor.signing import generate_key, init_repository
-from pps.manifest import LocalTest
-from pps.repository import Repository
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-#: Every case runs under this wrapper, which writes the child's own peak RSS (VmHWM, KiB) to a
-#: pipe at exit.  (rusage's maxrss would also count the parent's pages from before the exec.)
-WRAPPER = (
-    "import atexit, os, runpy, sys\n"
-    "fd = int(os.environ.pop('BENCH_RSS_FD'))\n"
-    "def hwm():\n"
-    "    with open('/proc/self/status') as f:\n"
-    "        kib = next(ln.split()[1] for ln in f if ln.startswith('VmHWM:'))\n"
-    "    os.write(fd, kib.encode())\n"
-    "atexit.register(hwm)\n"
-    "mod = sys.argv[1]; sys.argv = sys.argv[1:]\n"
-    "if mod == '-c': exec(sys.argv[1])\n"
-    "elif mod.endswith('.pyz'): sys.path.insert(0, mod); runpy.run_path(mod, run_name='__main__')\n"
-    "else: runpy.run_module(mod, run_name='__main__', alter_sys=True)\n"
-)
+from distributor.bundle import build_probe_bundle  # noqa: E402
+from distributor.releases import create_release  # noqa: E402
+from distributor.signing import init_repository  # noqa: E402
+from pps.manifest import LocalTest  # noqa: E402
+from pps.repository import Repository  # noqa: E402
+
+#: The children may write bytecode, as an installed package has it.
+ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
+TARGET = 1.5
 
 
-def run_once(case: list[str]) -> tuple[float, int, int]:
-    """(seconds, peak RSS in KiB, exit code) of one child running *case* (module + args, or
-    ``-c CODE``)."""
-    r, w = os.pipe()
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WRAPPER, *case],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(w,),
-        env=ENV | {"BENCH_RSS_FD": str(w)},
-    )  # fmt: skip
-    os.close(w)
-    code = proc.wait()
-    seconds = time.perf_counter() - start
-    with os.fdopen(r) as f:
-        rss = int(f.read() or 0)
-    return seconds, rss, code
+def run_once(argv: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, CPU seconds, exit code) of one process running *argv*, exec'd directly;
+    its CPU time (user and system) includes the local test it waited for."""
+    with open(os.devnull, "wb") as null:
+        actions = [(os.POSIX_SPAWN_DUP2, null.fileno(), 1), (os.POSIX_SPAWN_DUP2, null.fileno(), 2)]
+        start = time.perf_counter()
+        pid = os.posix_spawn(argv[0], argv, ENV, file_actions=actions)
+        _, status, usage = os.wait4(pid, 0)
+        seconds = time.perf_counter() - start
+    return seconds, usage.ru_utime + usage.ru_stime, os.waitstatus_to_exitcode(status)
 
 
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+def install_kind(python: Path) -> str:
+    """``editable``, ``wheel`` or ``source tree``: how *python*'s environment has pps."""
+    code = (
+        "import importlib.metadata as m, json\n"
+        "try: d = m.distribution('pps')\n"
+        "except m.PackageNotFoundError: print('none')\n"
+        "else:\n"
+        "    u = d.read_text('direct_url.json')\n"
+        "    e = u and json.loads(u).get('dir_info', {}).get('editable')\n"
+        "    print('editable' if e else 'wheel')\n"
+    )
+    out = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, env=ENV, cwd="/"
+    )
+    return out.stdout.strip() or "unknown"
 
 
-def probe_argv(repo: Path, site: Path, component: str, program: str = "") -> list[str]:
-    config = ["--site-config", str(site / "site.toml")] if (site / "site.toml").exists() else []
+def make_venv(target: Path) -> None:
+    """A normal, non-editable install of this checkout in a new virtual environment."""
+    if (target / "bin" / "check_preview_client").exists():
+        return
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", str(target)], check=True)
+    subprocess.run([str(target / "bin" / "pip"), "install", "-q", str(ROOT)], check=True)
+
+
+def probe_args(repo: Path, site: Path, component: str) -> list[str]:
     return [
-        program or "probes.check_preview_client", *(config or ["--no-site-config"]),
-        "--component", component, "--version", "1.0", "--repository", str(repo),
-        "--preview-root", str(site / "preview"), "--info-dir", str(site / "info"),
-        "--subcluster", "ce.bench.example.org", "--vo", "dteam",
-        "--profile-d", str(site / "profile.d"),
+        "--site-config", str(site / "site.toml"), "--component", component,
+        "--version", "1.0", "--repository", str(repo), "--preview-root", str(site / "preview"),
+        "--info-dir", str(site / "info"), "--subcluster", "ce.bench.example.org",
+        "--vo", "dteam", "--profile-d", str(site / "profile.d"),
     ]  # fmt: skip
+
+
+def make_site(path: Path) -> Path:
+    (path / "profile.d").mkdir(parents=True)
+    (path / "profile.d/grid.sh").write_text("export SITE_NAME=BENCH\n")
+    (path / "site.toml").write_text('test_user = "nobody"\n')  # a site file, as a site has
+    return path
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=20, help="Runs of each case (default 20).")
+    parser.add_argument("--runs", type=int, default=15, help="Runs of each case (default 15).")
+    parser.add_argument("--venv", action="append", type=Path, default=[],
+                        help="An environment with pps installed (repeatable; default: this "
+                        "script's).")  # fmt: skip
+    parser.add_argument("--make-venv", type=Path, action="append", default=[],
+                        help="First make DIR a wheel install of this checkout (python3 -m venv "
+                        "DIR, DIR/bin/pip install CHECKOUT; needs the index for the "
+                        "dependencies), then time it.")  # fmt: skip
     args = parser.parse_args()
+    for target in args.make_venv:
+        make_venv(target)
+    venvs = [*args.venv, *args.make_venv] or [Path(sys.prefix)]
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
@@ -103,60 +137,87 @@ def main() -> None:
         (src / "bin/tool").chmod(0o755)
         repo = Repository(tmp_path / "repo")
         init_repository(repo, None)
-        site = tmp_path / "site"
-        (site / "profile.d").mkdir(parents=True)
-        (site / "profile.d/grid.sh").write_text("export SITE_NAME=BENCH\n")
-        (site / "site.toml").write_text('test_user = "nobody"\n')  # a site file, as a site has
         for component, tests in (("notest", ()), ("onetest", (LocalTest("runs", "tool"),))):
             create_release(repo, component, "1.0", source=src, update_class="bc-client",
                            release_type="revision", tests=tests)  # fmt: skip
-        signed_repo = Repository(tmp_path / "signed-repo")
-        key = tmp_path / "repo.pem"
-        public_key = generate_key(key)
-        init_repository(signed_repo, key)
-        create_release(signed_repo, "onetest", "1.0", source=src, update_class="bc-client",
-                       release_type="revision", tests=(LocalTest("runs", "tool"),),
-                       signing_key=key)  # fmt: skip
-        signed_site = tmp_path / "signed-site"
-        (signed_site / "profile.d").mkdir(parents=True)
-        (signed_site / "site.toml").write_text(f'public_key = "{public_key}"\n')
         pyz = tmp_path / "check_preview_client.pyz"
         build_probe_bundle(pyz)
         ENV["PPS_BUNDLE_CACHE"] = str(tmp_path / "bundle-cache")
         ENV["PPS_CACHE_DIR"] = str(tmp_path / "cache")
-        pyz_site = tmp_path / "pyz-site"
-        (pyz_site / "profile.d").mkdir(parents=True)
-        cases = {
-            "python -c pass": ["-c", "pass"],
-            "import nagiosplugin (peer)": ["-c", "import nagiosplugin"],
-            "probe steady state, 0 tests": probe_argv(repo.root, site, "notest"),
-            "probe steady state, 1 test": probe_argv(repo.root, site, "onetest"),
-            "same, signed index": probe_argv(signed_repo.root, signed_site, "onetest"),
-            "same, one-file probe (.pyz)": probe_argv(repo.root, pyz_site, "onetest", str(pyz)),
-        }
-        for name, argv in cases.items():
-            _, _, code = run_once(argv)  # the first run installs, and compiles
-            if code != 0:
-                sys.exit(f"{name}: the first run exited {code}")
-        results: dict[str, list[tuple[float, int]]] = {name: [] for name in cases}
-        for _ in range(args.runs):
-            for name, argv in cases.items():  # interleaved: drift hits every case alike
-                seconds, rss, code = run_once(argv)
-                if code != 0:
-                    sys.exit(f"{name} exited {code}")
-                results[name].append((seconds, rss))
 
-    print(f"{args.runs} runs each, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          f"{'root (tests as nobody)' if os.geteuid() == 0 else 'not root'}")  # fmt: skip
-    peer = statistics.median(s for s, _ in results["import nagiosplugin (peer)"])
-    print(f"{'case':<30} {'median ms':>10} {'min ms':>8} {'max ms':>8} {'x peer':>7} "
-          f"{'peak RSS MiB':>13}")  # fmt: skip
-    for name, rows in results.items():
-        times = [s * 1000 for s, _ in rows]
-        rss = max(r for _, r in rows) / 1024
-        ratio = statistics.median(s for s, _ in rows) / peer
-        print(f"{name:<30} {statistics.median(times):>10.1f} {min(times):>8.1f} "
-              f"{max(times):>8.1f} {ratio:>7.2f} {rss:>13.1f}")  # fmt: skip
+        groups: list[tuple[str, str, dict[str, list[str]]]] = []  # label, peer name, cases
+        for n, venv in enumerate(venvs):
+            venv = venv.absolute()  # a venv's python is a symlink: keep its path, not its target
+            python, script = venv / "bin" / "python", venv / "bin" / "check_preview_client"
+            if not script.exists():
+                sys.exit(f"{script} does not exist: is pps installed in {venv}?")
+            label = f"{install_kind(python)} install {venv}"
+            peer = f"{n}: peer"
+            cases = {peer: [str(python), "-c", "import nagiosplugin"]}
+            for component in ("notest", "onetest"):
+                what = "no test" if component == "notest" else "1 test"
+                site = make_site(tmp_path / f"site-{n}-{component}")
+                argv = probe_args(repo.root, site, component)
+                cases[f"{n}: check_preview_client, {what}"] = [str(script), *argv]
+                pyz_site = make_site(tmp_path / f"pyz-site-{n}-{component}")
+                argv = probe_args(repo.root, pyz_site, component)
+                cases[f"{n}: python .pyz, {what}"] = [str(python), str(pyz), *argv]
+            groups.append((label, peer, cases))
+
+        os.chdir(tmp_path)  # every child runs there, away from this checkout
+        for _, _, cases in groups:
+            for name, argv in cases.items():
+                _, _, code = run_once(argv)  # the first run installs, compiles, unpacks
+                if code != 0:
+                    out = subprocess.run(argv, capture_output=True, text=True, env=ENV)
+                    sys.exit(f"{name}: the first run exited {code}: {out.stdout}{out.stderr}")
+        results: dict[str, list[tuple[float, float]]] = {
+            n: [] for _, _, cases in groups for n in cases
+        }
+        loads, flip = [], 0
+        for run in range(args.runs):
+            loads.append(os.getloadavg()[0])
+            for _, peer, cases in groups:
+                for name in cases if run % 2 == 0 else reversed(cases):
+                    if name == peer:
+                        continue
+                    # the peer just before or after each case, alternating
+                    flip ^= 1
+                    pair = (peer, name) if flip else (name, peer)
+                    for which in pair:
+                        seconds, cpu, code = run_once(cases[which])
+                        if code != 0:
+                            sys.exit(f"{which} exited {code}")
+                        results[which].append((seconds, cpu))
+        os.chdir("/")
+
+    print(f"{args.runs} runs of each case, alternated with its peer; Python "
+          f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+          f"{'root (tests as nobody)' if os.geteuid() == 0 else 'not root'}, load average "
+          f"{min(loads):.2f} to {max(loads):.2f} over the runs")  # fmt: skip
+    verdicts = []
+    for label, peer, cases in groups:
+        peer_wall = statistics.median(w for w, _ in results[peer]) * 1000
+        peer_cpu = statistics.median(c for _, c in results[peer]) * 1000
+        print()
+        print(f"{label}; peer: {cases[peer][0]} -c 'import nagiosplugin', {len(results[peer])} "
+              "runs")  # fmt: skip
+        print()
+        print("| case | median ms | min ms | max ms | peer median ms | x peer "
+              "| CPU ms | peer CPU ms | x peer CPU |")  # fmt: skip
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name in cases:
+            if name == peer:
+                continue
+            wall = [w * 1000 for w, _ in results[name]]
+            cpu = statistics.median(c for _, c in results[name]) * 1000
+            ratio = statistics.median(wall) / peer_wall
+            print(f"| {name.split(': ', 1)[1]} | {statistics.median(wall):.1f} | {min(wall):.1f} "
+                  f"| {max(wall):.1f} | {peer_wall:.1f} | {ratio:.2f} | {cpu:.1f} "
+                  f"| {peer_cpu:.1f} | {cpu / peer_cpu:.2f} |")  # fmt: skip
+            verdicts.append(ratio <= TARGET)
+    print()
+    print(f"{sum(verdicts)} of {len(verdicts)} cases within {TARGET}x their peer (wall, medians)")
 
 
 if __name__ == "__main__":

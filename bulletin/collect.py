@@ -7,6 +7,8 @@ case-insensitively, as the BDII compares RTE values.  Embargoed releases are lef
 and so are their tags.  A preview tag (``VO-<vo>-PPS-...``) that matches no release of the index
 is kept per site as an *unknown tag*, so a tag left behind after a release was removed shows up.
 One site that cannot be read (unreachable, unparsable LDIF) is marked and never hides the others.
+What a site said that is only shown (its error, its unknown tags) is kept as printable text
+(:func:`pps.text.printable`): data on a page, never control characters.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pps.glue import (
 )
 from pps.names import PREVIEW_CAPABILITY, check_vo, rte_requirement, version_tag
 from pps.repository import Index, Release
+from pps.text import is_link_url, printable
 
 MAP_FORMAT = "pps-map/1"
 
@@ -111,7 +114,8 @@ class VersionInfo:
     release_type: str
     sha256: str
     created: str
-    #: Release notes and feedback pages; only http(s) URLs are kept, anything else is "".
+    #: Release notes and feedback pages: http(s) URLs with a host and ``mailto:`` one plain
+    #: address (:func:`pps.text.is_link_url`) are kept, anything else is "".
     notes_url: str
     feedback_url: str
     #: Sites where the tag of any VO is live.
@@ -276,8 +280,8 @@ def build_map(
     infos: list[SiteInfo] = []
     for s in site_list:
         error = errors.get(s.name)
-        if error is not None:
-            error = str(error) or "unreachable"
+        if error is not None:  # what a site or its transport said: shown, never obeyed
+            error = printable(str(error)) or "unreachable"
         tags: dict[str, PublishedTag] = {}
         if error is None:
             if s.name not in published:
@@ -286,7 +290,7 @@ def build_map(
                 try:
                     tags = _read(published[s.name], s.name)
                 except BadInput as e:
-                    error = str(e)
+                    error = printable(str(e))
         if error is not None:
             tags = {}
         matched, unknown = _match_tags(tags, releases)
@@ -299,7 +303,8 @@ def build_map(
                 vos=site_vos[s.name],
                 preview_capable=bool(capability and capability.live),
                 error=error,
-                unknown_tags=tuple(sorted(unknown, key=_name_key)),
+                # shown, never matched again: printable, as a site's error
+                unknown_tags=tuple(sorted((printable(t) for t in unknown), key=_name_key)),
             )
         )
 
@@ -393,8 +398,8 @@ def _version_info(
         release_type=release.release_type.value,
         sha256=release.sha256,
         created=release.created,
-        notes_url=release.notes_url if is_web_url(release.notes_url) else "",
-        feedback_url=release.feedback_url if is_web_url(release.feedback_url) else "",
+        notes_url=release.notes_url if is_link_url(release.notes_url) else "",
+        feedback_url=release.feedback_url if is_link_url(release.feedback_url) else "",
         sites=tuple(s.site for s in at_sites if s.live_vos),
         broken_at=tuple(s.site for s in at_sites if s.broken_vos),
         vos=tuple(uses),

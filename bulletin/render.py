@@ -2,10 +2,12 @@
 
 The presentation half of the bulletin (:mod:`bulletin.collect` gathers).  Everything shown was
 read from sites, the BDII or the index, so the HTML and the Atom feed are rendered by jinja2 with
-autoescaping on, and only http(s) URLs ever become links.  The page is one self-contained file
-(inline CSS from ``static/``, no script, no external resource: the bulletin is read on closed
-networks too).  ``map.json`` is the map's :meth:`~bulletin.collect.VersionMap.to_dict`, sorted
-the way the map is.  Files are written atomically.
+autoescaping on, and only http(s) URLs and ``mailto:`` one plain address ever become links
+(:func:`pps.text.is_link_url`, which ``pps release create`` applies too).  The page is one
+self-contained file (inline CSS from ``static/``, no script, no external resource: the bulletin
+is read on closed networks too).  ``map.json`` is the map's
+:meth:`~bulletin.collect.VersionMap.to_dict`, sorted the way the map is.  Files are written
+atomically.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from markupsafe import Markup
 import pps
 from bulletin.collect import VersionInfo, VersionMap, is_web_url, iso_utc
 from pps.fsutil import atomic_write
+from pps.text import is_link_url
 
 HERE = Path(__file__).resolve().parent
 HTML_NAME = "index.html"
@@ -36,6 +39,9 @@ _env = jinja2.Environment(
     lstrip_blocks=True,
 )
 _env.tests["web_url"] = is_web_url
+_env.tests["link_url"] = is_link_url
+#: A link's text: the URL, or a mailto link's address.
+_env.filters["link_text"] = lambda url: url[7:] if url[:7].lower() == "mailto:" else url
 _env.filters["state_class"] = lambda state: "state-" + state.replace(" ", "-")
 
 

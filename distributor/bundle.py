@@ -60,9 +60,16 @@ check.
 Python compiles every module of a zip at every run (zipimport keeps no bytecode): some 50 ms a
 run.  So the first run unpacks the bundle into a cache directory of the account running it
 (/var/cache/pps for root, ~/.cache/pps otherwise, or $PPS_BUNDLE_CACHE), compiles it there, and
-later runs import from it.  The cache is used only if it belongs to that account and nobody
-else can write it; anything unexpected and the bundle runs from the zip as it is.
+later runs import from it.  The cache is named by the bundle's size and the CRC-32 of its zip
+directory (which holds the CRC-32 of every file in it), read from the end of the file: not the
+whole file at every run.  The cache is used only if it belongs to that account and nobody
+else can write it; anything unexpected and the bundle runs from the zip as it is.  The garbage
+collector is off while the modules load (see probes/_entry.py).
 \"\"\"
+import gc
+
+gc.disable()
+
 import os
 import sys
 
@@ -82,18 +89,32 @@ def _private(path):
     return st.st_uid == os.geteuid() and not st.st_mode & 0o022 and os.path.isdir(path)
 
 
-def _cached(bundle):
+def _identity(bundle):
+    \"\"\"(size, CRC-32 of the zip directory and its end record) of the bundle.\"\"\"
     import zlib
 
     with open(bundle, "rb") as f:
-        data = f.read()
+        size = f.seek(0, 2)
+        end = 22  # the end-of-directory record, without a comment (the builder writes none)
+        if size >= end:
+            f.seek(size - end)
+            record = f.read(end)
+            if record[:4] == b"PK\\x05\\x06" and record[-2:] == b"\\x00\\x00":
+                directory = int.from_bytes(record[12:16], "little")
+                if directory + end <= size:
+                    f.seek(size - end - directory)
+                    return size, zlib.crc32(f.read(directory + end))
+        f.seek(0)
+        return size, zlib.crc32(f.read())
+
+
+def _cached(bundle):
+    size, crc = _identity(bundle)
     uid = os.geteuid()
     base = os.environ.get("PPS_BUNDLE_CACHE") or (
         "/var/cache/pps" if uid == 0 else os.path.join(os.path.expanduser("~"), ".cache", "pps")
     )
-    name = "probe-%%d-%%08x-py%%d%%d" %% (
-        len(data), zlib.crc32(data), sys.version_info[0], sys.version_info[1]
-    )
+    name = "probe-%%d-%%08x-py%%d%%d" %% (size, crc, sys.version_info[0], sys.version_info[1])
     target = os.path.join(base, name)
     if os.path.isfile(os.path.join(target, ".complete")):
         return target if _private(base) and _private(target) else None
@@ -140,15 +161,19 @@ if os.path.isfile(sys.path[0]):
 if _GIP:
     from probes.gip_provider import main as gip_main
 
+    gc.freeze()
+    gc.enable()
     sys.exit(gip_main())
 elif _PUBLICATION:
     from probes.check_preview_publication import main as publication_main
 
+    gc.freeze()
+    gc.enable()
     publication_main()
 else:
-    from probes.check_preview_client import main
+    from probes._entry import check_preview_client
 
-    main()
+    check_preview_client()
 """
 
 

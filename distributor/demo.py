@@ -12,8 +12,11 @@ provider -> bulletin) and then checks that what happened is what the rules say m
   the silver site that has a local configuration hook; BOREAL-T2 waits for its hook (WARNING).
 
 Then ``glite-UI 3.2.8-0`` goes through its staged rollout (verified, accepted by two early
-adopters, reported on, closed success: its files move to ``production/`` with the release notes)
-and ``glite-WN 3.3.0-1`` is left rolling-out, each step in the audit log (``pps release show``).
+adopters where it is live, reported on, closed success: its files move to ``production/`` with
+the release notes, and every site it was pushed to is told to retire its preview, so its tags
+are gone everywhere) and ``glite-WN 3.3.0-1`` is left rolling-out, each step in the audit log
+(``pps release show``).  The bulletin is written last, from what the sites publish then: glite-WN
+live at AURORA-LCG2, glite-UI live nowhere (it is in production now).
 
 Running it again starts from a clean directory (only a directory it made itself is emptied).
 """
@@ -65,11 +68,13 @@ SITES = (
 
 UI = ("glite-UI", "3.2.8-0", "bc-client", "revision")
 WN = ("glite-WN", "3.3.0-1", "nbc-client", "minor")
-#: What the rules say must be live after the demo.
+#: What the rules say must be live once both releases are pushed.
 EXPECTED_LIVE = {
     UI[:2]: {s.name for s in SITES if not s.broken_profile},
     WN[:2]: {s.name for s in SITES if s.partner == "silver" and s.hook},
 }
+#: What must be live at the end: glite-UI was closed (production), every site retired it.
+EXPECTED_LIVE_AT_THE_END = {UI[:2]: set(), WN[:2]: EXPECTED_LIVE[WN[:2]]}
 
 
 def _write(path: Path, text: str, executable: bool = False) -> None:
@@ -289,7 +294,8 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
         releases.append(rel)
         echo(f"release create {component} {version} ({uclass}): sha256 {rel.sha256[:16]}...")
 
-    assert config.state_path is not None
+    if config.state_path is None:
+        raise BadInput("the demo's configuration names no state store")
     with StateStore(config.state_path) as store:
         for rel in releases:
             sites = target_sites(config, rel)
@@ -298,10 +304,27 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
             for o in report.outcomes:
                 echo(f"  {o.site:<12} {o.state:<8} {o.summary}")
 
-    paths, errors = build_bulletin(config, out / "bulletin")
-    for name, err in errors.items():
-        echo(f"  warning: {name}: {err}")
-    vmap = json.loads((out / "bulletin" / "map.json").read_text())
+    def live_now(heading: str, expected: dict[tuple[str, str], set[str]]) -> bool:
+        """Build the bulletin from what the sites publish now; whether it is *expected*."""
+        _paths, errors = build_bulletin(config, out / "bulletin")
+        for name, err in errors.items():
+            echo(f"  warning: {name}: {err}")
+        vmap = json.loads((out / "bulletin" / "map.json").read_text())
+        good = True
+        echo("")
+        echo(heading)
+        for (component, version), want in expected.items():
+            live = set(vmap["components"].get(component, {}).get(version, {}).get("sites", []))
+            verdict = "as expected" if live == want else f"EXPECTED {sorted(want) or 'nowhere'}"
+            good = good and live == want
+            echo(f"  {component} {version}: {', '.join(sorted(live)) or 'nowhere'} ({verdict})")
+        return good
+
+    ok = live_now("what is live now (from the sites' published GLUE information):", EXPECTED_LIVE)
+    echo("")
+    ok = _staged_rollout(config, repo, releases, echo) and ok
+    ok = live_now("what is live at the end (glite-UI is in production, its preview retired):",
+                  EXPECTED_LIVE_AT_THE_END) and ok  # fmt: skip
 
     jdl_dir = out / "jdl"
     jdl_dir.mkdir()
@@ -310,17 +333,6 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
             "job", component=component, version=version, vo="dteam", executable="/bin/hostname"
         )
         (jdl_dir / f"{component}-{version}.dteam.jdl").write_text(text)
-
-    ok = True
-    echo("")
-    echo("what is live now (from the sites' published GLUE information):")
-    for (component, version), expected in EXPECTED_LIVE.items():
-        live = set(vmap["components"].get(component, {}).get(version, {}).get("sites", []))
-        verdict = "as expected" if live == expected else f"EXPECTED {sorted(expected)}"
-        ok = ok and live == expected
-        echo(f"  {component} {version}: {', '.join(sorted(live)) or 'nowhere'} ({verdict})")
-    echo("")
-    ok = _staged_rollout(config, repo, releases, echo) and ok
     echo("")
     pps = Path(sys.executable).with_name("pps")
     pps_cmd = str(pps) if pps.exists() else "pps"
@@ -345,16 +357,19 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
 def _staged_rollout(config: Any, repo: Repository, releases: list[Any],
                     echo: Callable[[str], None]) -> bool:  # fmt: skip
     """Take glite-UI through its whole staged rollout and glite-WN to rolling-out, through the
-    lifecycle the CLI uses; True when both end where they must."""
-    from distributor.lifecycle import CLOSED_SUCCESS, ROLLING_OUT, Rollout
+    lifecycle the CLI uses (the close followed, as in the CLI, by telling the sites to retire
+    the preview); True when both end where they must and no site keeps glite-UI's tags."""
+    from distributor.lifecycle import CLOSED_SUCCESS, ROLLING_OUT, Rollout, sites_to_tell
     from distributor.notify import mail_makers
+    from distributor.push import push_release
     from distributor.state import StateStore
 
     ui, wn = releases
-    assert config.state_path is not None
+    if config.state_path is None:
+        raise BadInput("the demo's configuration names no state store")
     echo("the staged rollout (pps release verify / accept / report / close):")
     with StateStore(config.state_path) as store:
-        rollout = Rollout(repo, store, config, who="pps demo", mails=mail_makers(config))
+        rollout = Rollout(repo, store, config, who="pps demo", mails=mail_makers(config, store))
         for rel in releases:
             rollout.record_created(rel)
         c, v = ui.component, ui.version
@@ -374,14 +389,22 @@ def _staged_rollout(config: Any, repo: Repository, releases: list[Any],
                 wn.component, wn.version, "AURORA-LCG2")),
         ]  # fmt: skip
         states = {}
+        told = True
         for label, step in steps:
             moved = step()
             states[moved.release.key] = (moved.history.state, moved.release)
             echo(f"  {label:<34} -> {moved.history.state}")
+            if not moved.release.in_preview:  # the preview ended: 'pps release close' tells
+                todo = sites_to_tell(config, store, moved.release)
+                report = push_release(repo, moved.release, todo, store,
+                                      signing_key=config.signing_key)  # fmt: skip
+                retired = [o.site for o in report.outcomes if o.retired]
+                told = told and len(retired) == len(todo)
+                echo(f"    told {len(retired)}/{len(todo)} site(s) to retire it")
     ui_state, ui_rel = states[ui.key]
     notes = repo.root / f"production/{c}/{v}/{c}-{v}.release-notes.txt"
     ok = ui_state == CLOSED_SUCCESS and ui_rel.stage == "production" and notes.is_file()
-    ok = ok and states[wn.key][0] == ROLLING_OUT
+    ok = ok and states[wn.key][0] == ROLLING_OUT and told
     echo(f"  {c} {v}: {ui_state}, files and release notes in {notes.parent}"
          + ("" if ok else " (NOT as expected)"))  # fmt: skip
     return ok

@@ -7,12 +7,24 @@
                      v            v                    -> closed-reject
                   rejected     closed-reject (--force: nobody accepted)
 
+    unverified | verified | rolling-out -> withdrawn   (pps remove)
+
 ``pps release create`` records *certified* and, once the tarball's checksum matches the index,
 *unverified*.  ``verify`` moves the files from ``unverified/`` to ``staged-rollout/``; the first
 early adopter that accepts makes the release *rolling-out*; each accepting site reports (success,
 warning, reject, notes, effort); ``close`` needs every accepting site's report (or ``--force``
 with a reason on record) and moves the files to ``production/`` (success, warning) or removes
-them and withdraws the release (reject), so that the sites retire it.
+them and withdraws the release (reject), so that the sites retire it.  ``pps remove`` withdraws
+a release that is not closed (*withdrawn*; its files stay); a release the index marks withdrawn
+without a step on record (an older pps's remove) reads as *withdrawn* too.  A closed, rejected
+or withdrawn release moves no further.
+
+The steps check the real world as the store knows it: an early adopter accepts only a release
+that is live at its site (its latest outcome is OK); the verification's mail names the sites where
+the release is live and the tags their VOs publish, or says that it is live nowhere yet.  A step
+that ends a preview (close, reject, remove) is followed by a push that tells every site the
+release was pushed to to retire it (:func:`sites_to_tell`); a site that could not be told shows
+as ``NOT TOLD`` in ``pps status`` (:func:`not_told`) until a push tells it.
 
 Every step is one event appended to the store's ``event`` table (who, when it happened, when it
 was recorded, why, and what it carried), in one ``BEGIN IMMEDIATE`` transaction that re-reads
@@ -42,12 +54,14 @@ from pathlib import Path
 from typing import Any
 
 from distributor import clocks
-from distributor.state import StateStore
+from distributor.push import target_sites
+from distributor.state import NEVER, NOT_TOLD, RUNNING, Outcome, StateStore
 from pps.errors import BadInput, NotFound
 from pps.fsutil import atomic_write, fsync_dir
-from pps.inventory import Config
+from pps.inventory import Config, Site
 from pps.repository import Index, Release, Repository, release_dir, with_stage
 from pps.settings import check_address
+from pps.text import printable
 
 CERTIFIED = "certified"
 UNVERIFIED = "unverified"
@@ -57,9 +71,14 @@ ROLLING_OUT = "rolling-out"
 CLOSED_SUCCESS = "closed-success"
 CLOSED_WARNING = "closed-warning"
 CLOSED_REJECT = "closed-reject"
+WITHDRAWN = "withdrawn"
 STATES = (CERTIFIED, UNVERIFIED, VERIFIED, REJECTED, ROLLING_OUT, CLOSED_SUCCESS,
-          CLOSED_WARNING, CLOSED_REJECT)  # fmt: skip
-FINAL = frozenset({REJECTED, CLOSED_SUCCESS, CLOSED_WARNING, CLOSED_REJECT})
+          CLOSED_WARNING, CLOSED_REJECT, WITHDRAWN)  # fmt: skip
+FINAL = frozenset({REJECTED, CLOSED_SUCCESS, CLOSED_WARNING, CLOSED_REJECT, WITHDRAWN})
+#: Final states in which the release is withdrawn (no site may publish it).
+GONE = frozenset({REJECTED, CLOSED_REJECT, WITHDRAWN})
+#: Notes that only make sense for a release that is not withdrawn (they tell people it runs).
+_NEEDS_A_LIVE_RELEASE = frozenset({"pilot-start", "pilot-remind"})
 #: Outcomes of an early adopter's report and of a close.
 OUTCOMES = ("success", "warning", "reject")
 _CLOSED = {"success": CLOSED_SUCCESS, "warning": CLOSED_WARNING, "reject": CLOSED_REJECT}
@@ -140,12 +159,21 @@ def parse_effort(text: str) -> float:
 
 
 class History:
-    """One release's events, oldest first, and what they add up to."""
+    """One release's events, oldest first, and what they add up to.  A release the index marks
+    *withdrawn* with no final step on record ends with a synthetic *withdrawn* event (id 0,
+    never written)."""
 
-    def __init__(self, component: str, version: str, events: Sequence[Event]) -> None:
+    def __init__(self, component: str, version: str, events: Sequence[Event],
+                 withdrawn: bool = False) -> None:  # fmt: skip
         self.component = component
         self.version = version
         self.events = list(events)
+        if withdrawn and not self.final and self.events:
+            last = self.events[-1]
+            self.events.append(Event(0, component, version, "withdrawn", WITHDRAWN, "", "",
+                                     last.at, last.recorded,
+                                     "withdrawn in the repository's index, no step on record",
+                                     {"synthetic": True}))  # fmt: skip
 
     @property
     def state(self) -> str:
@@ -208,8 +236,12 @@ class Plan:
     data: dict[str, Any] = field(default_factory=dict)
     #: Move the files to this stage.
     stage: str | None = None
-    #: Withdraw the release and remove its files (a rejection).
+    #: Withdraw the release (a rejection, a removal) ...
     withdraw: bool = False
+    #: ... and remove its files from the repository (a rejection; a removal keeps them).
+    remove_files: bool = True
+    #: Kinds of held mail to drop, not send, when the embargo is lifted (no longer true).
+    drop_held: tuple[str, ...] = ()
     #: Lift the embargo.
     unembargo: bool = False
     #: Release notes to write beside the files (at the close).
@@ -231,7 +263,7 @@ class Moved:
 
     @property
     def withdrawn(self) -> bool:
-        return self.release.withdrawn and self.event.kind in ("reject", "close")
+        return self.release.withdrawn and self.event.kind in ("reject", "close", "remove")
 
 
 #: Builds the mails of a step from the release, its history with the new event, and the event.
@@ -248,7 +280,7 @@ def load_history(store: StateStore | sqlite3.Connection, release: Release) -> Hi
     events = [_event(row) for row in rows]
     if not events:
         events = _start_events(release, "", release.created or clocks.iso(clocks.now()), [])
-    return History(release.component, release.version, events)
+    return History(release.component, release.version, events, release.withdrawn)
 
 
 def _event(row: Sequence[Any]) -> Event:
@@ -316,7 +348,7 @@ class Rollout:
         out = []
         for rel in releases:
             events = grouped.get((rel.component, rel.version))
-            history = (History(rel.component, rel.version, events) if events
+            history = (History(rel.component, rel.version, events, rel.withdrawn) if events
                        else load_history(self.store, rel))  # fmt: skip
             out.append((rel, history))
         return out
@@ -368,14 +400,16 @@ class Rollout:
         """Run one step: under the repository lock and one IMMEDIATE transaction, read the
         release and its events, let *decide* judge the step (BadInput when it is illegal),
         apply its plan, append the event and queue its mail."""
-        files = kind in ("verify", "reject", "close", "unembargo")
+        files = kind in ("verify", "reject", "close", "unembargo", "remove")
         hold = self.repo.locked() if files and not dry_run else contextlib.nullcontext()
         key = None
         if files and self.config.signing_key is not None:
             from distributor.signing import load_key
 
             key = load_key(self.config.signing_key)  # a bad key is refused before any write
-        with hold, self.store.write() as db:
+        # a dry run judges the step in a read transaction: it cannot write, even by mistake
+        transaction = self.store.read() if dry_run else self.store.write()
+        with hold, transaction as db:
             index = self.repo.load()
             rel = index.find(component, version)
             history = load_history(db, rel)
@@ -398,7 +432,8 @@ class Rollout:
                 return Moved(new_rel, after, event, mails, [], dry_run=True)
             if not any(e.id for e in history.events):
                 for start in history.events:  # a release that had no events yet
-                    _insert(db, start)
+                    if not start.data.get("synthetic"):
+                        _insert(db, start)
             if new_rel != rel:
                 old_dir = self.repo.root / release_dir(rel.stage, rel.component, rel.version)
                 if plan.stage:
@@ -415,7 +450,7 @@ class Rollout:
                     from distributor.signing import sign_index
 
                     sign_index(self.repo, key, data)
-                if plan.stage or plan.withdraw:
+                if plan.stage or (plan.withdraw and plan.remove_files):
                     _remove_tree(old_dir, self.repo.root)
             event = _insert(db, event)
             from distributor.notify import enqueue, release_held
@@ -423,7 +458,8 @@ class Rollout:
             ids = [enqueue(db, m, held=new_rel.embargo and m.public, at=event.recorded)
                    for m in mails]  # fmt: skip
             if plan.unembargo:
-                ids += release_held(db, rel.component, rel.version)
+                ids += release_held(db, rel.component, rel.version, drop=plan.drop_held,
+                                    why=plan.data.get("dropped_why", ""))  # fmt: skip
             after = History(rel.component, rel.version, [*history.events, event])
         return Moved(new_rel, after, event, mails, ids)
 
@@ -506,6 +542,14 @@ class Rollout:
             if site in history.accepted:
                 raise BadInput(f"site {site} accepted {rel.key} already "
                                f"(at {history.accepted[site].at})")  # fmt: skip
+            last = {o.site: o for o in self.store.latest(rel.component, rel.version)}.get(site)
+            if last is None or last.state != "OK" or last.retire:
+                said = "never pushed" if last is None else (  # a site's words: made printable
+                    f"{last.state} at {last.at}: {printable(last.summary)}" if last.summary
+                    else f"{last.state} at {last.at}")  # fmt: skip
+                raise BadInput(f"site {site} cannot accept {rel.key}: it is not live there "
+                               f"({said}); 'pps push {rel.component} {rel.version} --site "
+                               f"{site}' first")  # fmt: skip
             committed = rel.component in found.early_adopter
             return Plan(ROLLING_OUT, {"committed": committed, "first": not history.accepted})
 
@@ -596,7 +640,13 @@ class Rollout:
         def decide(rel: Release, history: History, _index: Index) -> Plan:
             if not rel.embargo:
                 raise BadInput(f"{rel.key} is not embargoed")
-            return Plan(history.state, {}, unembargo=True)
+            if rel.in_preview and not history.final:
+                return Plan(history.state, {}, unembargo=True)
+            # the preview's mail says "is in preview": no longer true, so it is not sent
+            why = (f"not sent: {rel.key} is no longer in preview ({history.state}) when its "
+                   "embargo was lifted")  # fmt: skip
+            return Plan(history.state, {"dropped_why": why}, unembargo=True,
+                        drop_held=("broadcast", "reminder"))  # fmt: skip
 
         return self.step(component, version, "unembargo", decide,
                          why=why or "embargo lifted", dry_run=dry_run)  # fmt: skip
@@ -609,6 +659,9 @@ class Rollout:
         step); *check* may refuse it."""
 
         def decide(rel: Release, history: History, _index: Index) -> Plan:
+            if kind in _NEEDS_A_LIVE_RELEASE and (rel.withdrawn or history.state in GONE):
+                raise BadInput(f"cannot {kind}: {rel.key} is {history.state} (next: "
+                               f"{_hint(history)})")  # fmt: skip
             if check is not None:
                 check(rel, history)
             return Plan(history.state, data)
@@ -616,13 +669,92 @@ class Rollout:
         return self.step(component, version, kind, decide, why=why, site=site, at=at,
                          dry_run=dry_run)  # fmt: skip
 
+    def remove(self, component: str, version: str, *, sites: Sequence[str] = (),
+               now: bool = False, dry_run: bool = False) -> Moved:  # fmt: skip
+        """``pps remove``: a release that is not closed becomes *withdrawn* (marked so in the
+        index, signed; its files stay); a closed or withdrawn one keeps its state.  Either way
+        the step is on record, and the caller then tells the sites to retire it."""
+
+        def decide(rel: Release, history: History, _index: Index) -> Plan:
+            data: dict[str, Any] = {"sites": list(sites), "now": now}
+            if history.final:
+                return Plan(history.state, data)
+            return Plan(WITHDRAWN, {**data, "withdrawn": True}, withdraw=True,
+                        remove_files=False)  # fmt: skip
+
+        why = "withdrawn from preview: the sites are told to retire it"
+        return self.step(component, version, "remove", decide, why=why, dry_run=dry_run)
+
+
+def _hint(history: History) -> str:
+    if history.state == WITHDRAWN:
+        return "nothing: the release is withdrawn"
+    return _NEXT.get(history.state, "nothing: the release is closed" if history.final else "")
+
 
 def _require(history: History, rel: Release, what: str, allowed: Sequence[str]) -> None:
     if history.state in allowed:
         return
-    hint = _NEXT.get(history.state, "nothing: the release is closed" if history.final else "")
     raise BadInput(f"cannot {what}: {rel.key} is {history.state}, not "
-                   f"{' or '.join(allowed)} (next: {hint})")  # fmt: skip
+                   f"{' or '.join(allowed)} (next: {_hint(history)})")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the sites
+
+
+def live(store: StateStore, release: Release) -> list[Outcome]:
+    """The sites where *release* is live as the store knows it: the latest outcome is OK, from a
+    push that installed it (not one that retired it)."""
+    return [o for o in store.latest(release.component, release.version)
+            if o.state == "OK" and not o.retire]  # fmt: skip
+
+
+def not_told(release: Release, outcome: Outcome) -> bool:
+    """Whether the site of *outcome* (its latest for *release*) may still publish the preview of
+    a release that has left it: it was pushed, and has not said it retired it since."""
+    if release.in_preview or outcome.state in (RUNNING, NEVER):
+        return False
+    return not outcome.retired
+
+
+def as_told(release: Release, outcome: Outcome, state: str) -> Outcome:
+    """*outcome* as ``pps status`` shows it: ``NOT TOLD``, saying why and what to do, when the
+    site has not been told that *release* (in lifecycle *state*) left preview."""
+    if not not_told(release, outcome):
+        return outcome
+    c, v = release.component, release.version
+    left = "withdrawn" if release.withdrawn else f"{state}, stage {release.stage}"
+    if outcome.retire:
+        said = (
+            f"telling it to retire {c} {v} ({left}) failed: {outcome.state} at "
+            f"{outcome.at}: {printable(outcome.summary)}; 'pps push {c} {v}' tells it again"
+        )
+    else:
+        said = (
+            f"last pushed before {c} {v} left preview ({left}): {outcome.state} at "
+            f"{outcome.at}; it may still publish the tag; 'pps push {c} {v}' tells it"
+        )
+    return Outcome(**{**outcome.__dict__, "state": NOT_TOLD, "summary": said})
+
+
+def sites_to_tell(config: Config, store: StateStore, release: Release,
+                  names: Sequence[str] = (), *, force: bool = False) -> list[Site]:  # fmt: skip
+    """The inventory's sites to tell that *release* left preview: those it was pushed to that
+    have not retired it (*force*: every target and every site it was pushed to; *names*: those,
+    which must be targets or have had it)."""
+    latest = {o.site: o for o in store.latest(release.component, release.version)}
+    targets = {s.name for s in target_sites(config, release)}
+    if names:
+        chosen = []
+        for name in names:
+            site = config.site(name)
+            if site.name not in targets and site.name not in latest:
+                raise BadInput(f"site {name} never had {release.key}: nothing to retire there")
+            chosen.append(site)
+        return chosen
+    return [s for s in config.sites
+            if (force and (s.name in targets or s.name in latest))
+            or (s.name in latest and not_told(release, latest[s.name]))]  # fmt: skip
 
 
 def _remove_tree(path: Path, root: Path) -> None:

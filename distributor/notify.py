@@ -9,8 +9,14 @@ Every mail is first written to the store's ``mail`` table, in the same transacti
 that caused it (:mod:`distributor.lifecycle`), then sent; a mail the server refuses, or that
 cannot be sent because the server is down or not configured, stays ``queued`` with the reason,
 and ``pps notify retry`` sends it later.  Mail to lists about an embargoed release is ``held``
-until ``pps release unembargo``.  Sending is real SMTP (:mod:`smtplib`): STARTTLS with the
-system's CA store (or ``ca_file``) and AUTH when configured.
+until ``pps release unembargo``; held mail that is no longer true by then (the preview's
+broadcast of a release that has left preview) is ``dropped``, with the reason, never sent.
+Sending is real SMTP (:mod:`smtplib`): STARTTLS with the system's CA store (or ``ca_file``) and
+AUTH when configured.
+
+A mail says only what the state store and the sites' outcomes say, dated: the preview's mail
+names the sites where the release is live (their latest outcome OK) and the tags their VOs
+publish, or says that it is live nowhere yet, and gives no ``Requirements`` line then.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from distributor import clocks
+from distributor.lifecycle import live
 from distributor.state import StateStore
 from pps.names import rte_requirement, version_tag
 from pps.repository import Release
@@ -41,6 +48,8 @@ if TYPE_CHECKING:
 QUEUED = "queued"
 HELD = "held"
 SENT = "sent"
+#: Held mail that was no longer true when its embargo was lifted: kept, never sent.
+DROPPED = "dropped"
 
 
 @dataclass(frozen=True)
@@ -111,13 +120,21 @@ def enqueue(db: sqlite3.Connection, mail: Mail, *, held: bool, at: str) -> int:
     return int(cur.lastrowid or 0)
 
 
-def release_held(db: sqlite3.Connection, component: str, version: str) -> list[int]:
-    """Queue the mail held for an embargoed release; their ids."""
-    ids = [int(r[0]) for r in db.execute(
-        "SELECT id FROM mail WHERE status=? AND component=? AND version=? ORDER BY id",
-        (HELD, component, version))]  # fmt: skip
-    db.execute("UPDATE mail SET status=? WHERE status=? AND component=? AND version=?",
-               (QUEUED, HELD, component, version))  # fmt: skip
+def release_held(db: sqlite3.Connection, component: str, version: str, *,
+                 drop: Sequence[str] = (), why: str = "") -> list[int]:  # fmt: skip
+    """Queue the mail held for an embargoed release, but for the *drop* kinds, which are
+    marked dropped with *why* (what they say is no longer true); the ids queued."""
+    ids = []
+    for mail_id, kind in db.execute(
+        "SELECT id, kind FROM mail WHERE status=? AND component=? AND version=? ORDER BY id",
+        (HELD, component, version),
+    ).fetchall():
+        if kind in drop:
+            db.execute("UPDATE mail SET status=?, last_error=? WHERE id=?",
+                       (DROPPED, why, mail_id))  # fmt: skip
+        else:
+            db.execute("UPDATE mail SET status=? WHERE id=?", (QUEUED, mail_id))
+            ids.append(int(mail_id))
     return ids
 
 
@@ -270,26 +287,26 @@ def _failed(store: StateStore, failed: Sequence[tuple[QueuedMail, str]],
 # ------------------------------------------------------------------------------- composing
 
 
-def _tags(release: Release, config: Config) -> list[str]:
-    from distributor.push import target_sites
-
-    vos = sorted({vo for s in target_sites(config, release) for vo in s.vos})
-    return [version_tag(vo, release.component, release.version) for vo in vos]
-
-
-def _preview_body(release: Release, config: Config) -> list[str]:
-    from distributor.push import target_sites
-
-    sites = [s.name for s in target_sites(config, release)]
-    lines = [
-        f"{release.component} {release.version} ({release.update_class.value}, "
-        f"{release.release_type.value}) is verified and in staged rollout: it is installed in "
-        "preview, beside production, at the partner sites.",
-        "",
-        f"Sites: {', '.join(sites) or 'none yet'}",
-        "Select it in a job with the tag of your VO, e.g.:",
-    ]
-    lines += [f"  Requirements = {rte_requirement(t)};" for t in _tags(release, config)[:3]]
+def _preview_body(release: Release, config: Config, live: Sequence[str], at: str) -> list[str]:
+    """What the preview's mail says about the sites: where the release is *live* (as of *at*,
+    from the store) and the tags those sites' VOs publish, or that it is live nowhere yet."""
+    c, v = release.component, release.version
+    lines = [f"{c} {v} ({release.update_class.value}, {release.release_type.value}) is "
+             "verified and in staged rollout.", ""]  # fmt: skip
+    if live:
+        vos = sorted({vo for s in config.sites if s.name in live for vo in s.vos})
+        lines += [
+            f"Live at {at} (installed beside production, its local tests passed): "
+            f"{', '.join(live)}",
+            "Select it in a job with the tag of your VO:",
+        ]
+        lines += [f"  Requirements = {rte_requirement(version_tag(vo, c, v))};" for vo in vos]
+    else:
+        lines += [
+            f"It is not live at any site yet ({at}): no site has installed and tested it, so "
+            "no job can select it yet. Once a site has, it publishes the tag "
+            f"VO-<your VO>-PPS-{c}-{v}.",
+        ]
     if release.notes_url:
         lines.append(f"Release notes: {release.notes_url}")
     if release.feedback_url:
@@ -297,23 +314,29 @@ def _preview_body(release: Release, config: Config) -> list[str]:
     return lines
 
 
-def mail_makers(config: Config) -> Callable[[str], MailMaker | None]:
-    """The mails each lifecycle step sends, as configured in *config*."""
+def mail_makers(config: Config, store: StateStore) -> Callable[[str], MailMaker | None]:
+    """The mails each lifecycle step sends, as configured in *config*, from what *store* says
+    (read in the step's own transaction)."""
     settings = config.notify
 
-    def on_verify(release: Release, history: History, _event: Event) -> list[Mail]:
+    def on_verify(release: Release, history: History, event: Event) -> list[Mail]:
         c, v = release.component, release.version
+        where = sorted(o.site for o in live(store, release))
+        preview = _preview_body(release, config, where, event.recorded or event.at)
         mails = []
         if settings is not None and settings.broadcast:
-            body = _preview_body(release, config)
+            body = preview
             mails.append(Mail("broadcast", settings.broadcast,
                               f"[pps] {c} {v} is in preview (staged rollout)",
                               "\n".join(body) + "\n", True, c, v))  # fmt: skip
         for bug in history.bugs:
+            ask = ("please verify that it solves your problem, and tell us." if where else
+                   "once a site has it live, please verify that it solves your problem, and "
+                   "tell us.")  # fmt: skip
             body = ["Hello,", "",
                     f"you reported bug {bug.id}, \"{bug.title}\". Its fix is in {c} {v}, "
-                    "now in preview: please verify that it solves your problem, and tell us.",
-                    "", *_preview_body(release, config), "",
+                    f"now in preview: {ask}",
+                    "", *preview, "",
                     "Thank you,", "the pps release team"]  # fmt: skip
             mails.append(Mail("personal", (bug.reporter,),
                               f"[pps] please verify the fix of bug {bug.id} in {c} {v}",
@@ -337,8 +360,10 @@ def mail_makers(config: Config) -> Callable[[str], MailMaker | None]:
         start = history.first("pilot-start")
         end = start.data.get("end", "?") if start else "?"
         sites = ", ".join(start.data.get("sites", [])) if start else "?"
-        body = (f"The pilot of {c} {v} runs at {sites} until {end}. Please send your "
-                "feedback" + (f" to {release.feedback_url}" if release.feedback_url else "")
+        began = f" (started {start.at}, not ended)" if start else ""
+        body = (f"The pilot of {c} {v} runs at {sites} until {end}{began}, as recorded. "
+                "Please send your feedback"
+                + (f" to {release.feedback_url}" if release.feedback_url else "")
                 + ": it goes into the release notes.\n")  # fmt: skip
         return [Mail("reminder", settings.broadcast, f"[pps] reminder: feedback on the pilot "
                      f"of {c} {v}", body, True, c, v)]  # fmt: skip

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from pps.repository import INDEX_NAME, SIGNATURE_NAME, Index, Release, Repositor
 
 NAGIOS_STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 DEFAULT_PROBE_TIMEOUT = 600.0
+#: Seconds a run gets beyond the probe's own --timeout (it stops its tests, says UNKNOWN).
+RUN_SLACK = 30.0
 #: Sites worked on at once: network-bound work; a 2-core operator box drives dozens.
 DEFAULT_PARALLEL = 16
 _NAGIOS_PREFIX = re.compile(r"^\S+ (?:OK|WARNING|CRITICAL|UNKNOWN)(?: - |: )")
@@ -54,6 +57,20 @@ def target_sites(config: Config, release: Release, names: Sequence[str] = ()) ->
             )
         chosen.append(site)
     return chosen
+
+
+def local_site_problem(site: Site) -> str:
+    """Why a push to *site* would fail before its probe starts, as far as this machine can tell
+    without contacting it ('' when nothing is known against it): a local site's root must be an
+    existing directory (the transport refuses it otherwise)."""
+    if site.transport != "local" or site.root is None:
+        return ""
+    root = Path(site.root)
+    if not root.exists():
+        return f"root {root} does not exist"
+    if not root.is_dir():
+        return f"root {root} is not a directory"
+    return ""
 
 
 def incoming_dir(site: Site, release: Release) -> str:
@@ -111,12 +128,18 @@ def push_index(repo: Repository, release: Release, signing_key: Path | None) -> 
 
 
 def outcome_of(site: Site, release: Release, exit_code: int, stdout: str, stderr: str,
-               seconds: float) -> Outcome:  # fmt: skip
+               seconds: float, failure: str = "") -> Outcome:  # fmt: skip
     """Turn a probe run into an outcome: Nagios state from the exit code, its status line, and
-    its other lines as the long output."""
+    its other lines as the long output.  A run the transport had to stop (*failure*: it did
+    not finish in time, printed too much, ignored an interruption) is UNKNOWN with that
+    reason, whatever its status line said (kept as the first line of the long output).  The
+    summary is one line of at most :data:`SUMMARY_MAX` characters."""
     state = NAGIOS_STATES.get(exit_code, "UNKNOWN")
     lines = [ln.rstrip() for ln in stdout.splitlines() if ln.strip()]
     line = lines[0].strip() if lines else ""
+    if failure:
+        return Outcome(site.name, release.component, release.version, "UNKNOWN",
+                       one_line(failure), seconds, output="\n".join(lines))  # fmt: skip
     if not _NAGIOS_PREFIX.match(line):
         state = "UNKNOWN"  # no status line: the probe did not get to say (a crash, no Python)
     # "PREVIEW_CLIENT OK - text | perfdata": the state is a column of its own, keep the text
@@ -128,8 +151,25 @@ def outcome_of(site: Site, release: Release, exit_code: int, stdout: str, stderr
         )
     if exit_code not in NAGIOS_STATES:
         summary = f"probe exited {exit_code}: {summary}"
-    return Outcome(site.name, release.component, release.version, state, summary, seconds,
-                   output="\n".join(lines[1:]))  # fmt: skip
+    return Outcome(site.name, release.component, release.version, state, one_line(summary),
+                   seconds, output="\n".join(lines[1:]))  # fmt: skip
+
+
+#: The longest summary kept (a status line is a few dozen characters).
+SUMMARY_MAX = 500
+
+
+def one_line(text: str) -> str:
+    """*text* as one line of at most :data:`SUMMARY_MAX` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 3] + "..."
+
+
+def site_budget(site: Site, timeout: float) -> float:
+    """Seconds everything at *site* may take, for a probe *timeout*: connecting and the
+    uploads (twice the site's ``connect_timeout``), then the run (*timeout* and
+    :data:`RUN_SLACK`); no remote call outlives it."""
+    return 2 * site.connect_timeout + timeout + RUN_SLACK
 
 
 #: Site file keys compared with the inventory: where they differ, a push and Nagios would.
@@ -138,16 +178,12 @@ _COMPARED = ("vos", "subcluster", "preview_root", "info_dir", "profile_d")
 
 def site_file_differences(t: Transport, data: bytes) -> list[str]:
     """Where the site's own site file says otherwise than the inventory (the file wins)."""
-    import sys
+    from pps.tomlfile import TomlError, loads
 
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
     site = t.site
     try:
-        found = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        found = loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, TomlError) as e:
         return [f"its site file {site.site_config} cannot be read ({e}): the probe will say why"]
     said = []
     for key in _COMPARED:
@@ -193,10 +229,17 @@ def push_to_site(
         return Outcome(site.name, release.component, release.version, INTERRUPTED, summary,
                        seconds, output=output)  # fmt: skip
 
+    started = time.monotonic()
     try:
-        with transport_factory(site) as t:
-            if running is not None:
-                running[site.name] = t
+        t = transport_factory(site)
+        # Known to the controller before it connects: an interruption reaches it there too.
+        t.deadline = started + site_budget(site, timeout)
+        if running is not None:
+            running[site.name] = t
+        if stop is not None and stop.is_set():
+            t.close()
+            return interrupted("interrupted before connecting")
+        with t:
             if stop is not None and stop.is_set():
                 return interrupted("interrupted before the upload")
             if bundle is not None:
@@ -218,19 +261,20 @@ def push_to_site(
                 stream = StreamFeed(repo.path_of(release.tarball))
                 args.append("--push-stream")
             res = t.run("check_preview_client", args + list(probe_extra),
-                        timeout=timeout + 30, stream=stream)  # fmt: skip
+                        timeout=timeout + RUN_SLACK, stream=stream)  # fmt: skip
             outcome = outcome_of(site, release, res.exit_code, res.stdout, res.stderr,
-                                 res.seconds)  # fmt: skip
+                                 res.seconds, failure=res.failure)  # fmt: skip
             if stream is not None and stream.describe():
                 notes.append(stream.describe())
             if stop is not None and stop.is_set() and outcome.state == "UNKNOWN":
                 outcome = interrupted(outcome.summary, outcome.seconds, outcome.output)
     except (PPSError, OSError) as e:
         if stop is not None and stop.is_set():
-            return interrupted(str(e))
-        return Outcome(site.name, release.component, release.version, "UNKNOWN", str(e), 0.0)
+            return interrupted(one_line(str(e)), time.monotonic() - started)
+        return Outcome(site.name, release.component, release.version, "UNKNOWN",
+                       one_line(str(e)), time.monotonic() - started)  # fmt: skip
     except Exception as e:  # noqa: BLE001 - one site's surprise must not end the whole push
-        summary = f"internal error: {type(e).__name__}: {e}"
+        summary = one_line(f"internal error: {type(e).__name__}: {e}")
         return Outcome(site.name, release.component, release.version, "UNKNOWN", summary, 0.0)
     finally:
         if running is not None:
@@ -299,8 +343,10 @@ def push_release(
     With *canary* the first sites go first and the rest only if they all come back OK; with
     *max_fail* (a percentage of the sites) no new site starts once more have failed.  Setting
     *stop* interrupts the push.  With *withdraw* (*release* is withdrawn) no tarball goes: the
-    probe at each site retires the version."""
+    probe at each site retires the version; a release no longer in preview is always pushed
+    so, and the push is recorded as one that told its sites to retire it."""
     sites = list(sites)
+    withdraw = withdraw or not release.in_preview
     if parallel < 1:
         raise BadInput(f"--parallel {parallel} must be at least 1")
     if not withdraw:
@@ -317,7 +363,7 @@ def push_release(
     outcomes: list[Outcome] = []
     running: dict[str, Transport] = {}
     why = ""
-    with store.push(release.component, release.version) as push_id:
+    with store.push(release.component, release.version, retire=withdraw) as push_id:
 
         def one(site: Site) -> Outcome:
             row = store.start(push_id, site.name, release.component, release.version)
@@ -326,6 +372,8 @@ def push_release(
                 transport_factory=transport_factory, bundle=bundle, running=running, stop=stop,
                 carry_tarball=not withdraw, probe_extra=probe_extra,
             )  # fmt: skip
+            if withdraw:  # what the store records for the row, on the outcome too
+                outcome = Outcome(**{**outcome.__dict__, "retire": True})
             with lock:
                 outcome = store.finish(row, outcome)
                 outcomes.append(outcome)

@@ -9,17 +9,18 @@ only orphan files that the next attempt overwrites; an existing release is never
 from __future__ import annotations
 
 import datetime as _dt
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from distributor.tarball import build_tarball, write_checksum
+from pps import tomlfile
 from pps.classes import ReleaseType, UpdateClass
 from pps.errors import BadInput
 from pps.fsutil import atomic_write
 from pps.manifest import LocalTest, Manifest
 from pps.names import check_component, check_version
 from pps.repository import Release, Repository, manifest_name, release_dir, tarball_name
+from pps.text import is_link_url
 
 #: The file in a source tree that may list the local tests (and the setup script).
 TESTS_FILE = "pps-tests.toml"
@@ -27,16 +28,12 @@ TESTS_FILE = "pps-tests.toml"
 
 def load_tests_file(path: Path) -> tuple[list[LocalTest], str | None]:
     """Read ``pps-tests.toml``: ``setup = "..."`` and ``[[tests]] name/command/timeout``."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomlfile.loads(path.read_text())
     except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"cannot read {path}: {e}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise BadInput(f"{path}: not valid TOML: {e}") from None
+    except tomlfile.TomlError as e:
+        raise BadInput(f"{path}: {e}") from None
     unknown = set(data) - {"setup", "tests"}
     if unknown:
         raise BadInput(f"{path}: unknown key {sorted(unknown)[0]!r} (known: setup, tests)")
@@ -86,8 +83,9 @@ def create_release(
     if not source.is_dir():
         raise BadInput(f"--from {str(source)!r} does not exist or is not a directory")
     for what, url in (("notes URL", notes_url), ("feedback URL", feedback_url)):
-        if url and not url.startswith(("https://", "http://", "mailto:")):
-            raise BadInput(f"{what} {url!r} must start with https://, http:// or mailto:")
+        if url and not is_link_url(url):  # what the bulletin links, and nothing else
+            raise BadInput(f"{what} {url!r} must be an http(s) URL with a host or "
+                           "mailto:local@domain")  # fmt: skip
     all_tests = list(tests)
     tests_file = source / TESTS_FILE
     if tests_file.is_file():

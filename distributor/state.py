@@ -14,6 +14,17 @@ append-only ``event`` table (every transition, report, feedback and pilot step, 
 and why; triggers refuse any UPDATE or DELETE of it) and the ``mail`` outbox
 (:mod:`distributor.notify`), where every mail is queued in the same transaction as the step that
 caused it and marked sent once the SMTP server took it.
+
+Since schema 4 each push records whether it told its sites to *retire* the release (the index it
+carried no longer lists it as a preview: closed, rejected, withdrawn).  A site whose latest
+outcome for a release that left preview is not a successful retirement has not been told: it may
+still publish the preview's tag (:func:`distributor.lifecycle.not_told`).
+
+Commands that only read (``pps status``, ``release list``, dry runs, ...) open the store with
+``readonly=True``: a store that does not exist is an empty one in memory (no file is created), an
+existing one is opened ``query_only`` (SQLite refuses every write, and the WAL files it needs
+while it reads go when it closes), and one of an older schema is migrated in a copy in memory,
+never in place.
 """
 
 from __future__ import annotations
@@ -28,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 from pps.errors import BadInput
+from pps.text import printable
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS push (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -101,13 +113,20 @@ def _to_v3(db: sqlite3.Connection) -> None:
     )
 
 
+def _to_v4(db: sqlite3.Connection) -> None:
+    """v4: whether a push told its sites to retire the release (every earlier push installed)."""
+    db.execute("ALTER TABLE push ADD COLUMN retire INTEGER NOT NULL DEFAULT 0")
+
+
 #: ``MIGRATIONS[n]`` takes a store from version n to n + 1.
-MIGRATIONS = {1: _to_v2, 2: _to_v3}
+MIGRATIONS = {1: _to_v2, 2: _to_v3, 3: _to_v4}
 
 #: States a site can be in.  The Nagios states, plus the push's own.
 RUNNING = "RUNNING"
 INTERRUPTED = "INTERRUPTED"
 NEVER = "NEVER PUSHED"
+#: A site that had a release which has left preview since, and has not retired it (yet).
+NOT_TOLD = "NOT TOLD"
 
 
 def _now() -> str:
@@ -140,23 +159,62 @@ class Outcome:
     at: str = ""
     #: The probe's long output (its other lines), and warnings of the push about the site.
     output: str = ""
+    #: The push told the site to retire the release (its index no longer listed it as a preview).
+    retire: bool = False
 
     @property
     def failed(self) -> bool:
         return self.state not in ("OK", "WARNING")
 
+    @property
+    def retired(self) -> bool:
+        """The site was told to retire the release, and its probe said it did."""
+        return self.retire and not self.failed
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """An existing store, for reading only: ``query_only`` on a read-write connection (a
+    ``mode=ro`` one would leave the WAL files behind), ``mode=ro`` where the file cannot be
+    written at all; never created (``mode=rw`` does not create)."""
+    uri = path.resolve().as_uri()
+    try:
+        db = sqlite3.connect(f"{uri}?mode=rw", uri=True, timeout=30, check_same_thread=False)
+    except sqlite3.OperationalError:
+        db = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=30, check_same_thread=False)
+    db.execute("PRAGMA query_only=ON")
+    return db
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    """Bring *db* from schema *version* to this pps's, in one transaction."""
+    with db:
+        if version == 0:
+            db.executescript(_SCHEMA_V1)
+            version = 1
+        while version < SCHEMA_VERSION:
+            MIGRATIONS[version](db)
+            version += 1
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
 
 class StateStore:
     """Open with ``StateStore(path)``; one connection, safe to share between a push's threads
-    for the short writes it makes (each in its own transaction)."""
+    for the short writes it makes (each in its own transaction).  ``readonly=True`` writes
+    nothing, ever (see the module's docstring)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
         if path.is_dir():
             raise BadInput(f"state store {path} is a directory: [state] path must name a file")
+        self.readonly = readonly
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            if readonly and not path.exists():
+                self._db = sqlite3.connect(":memory:", check_same_thread=False)
+            elif readonly:
+                self._db = _open_read_only(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as e:
             raise BadInput(f"state store {path} is not a pps state store ({e})") from None
@@ -172,14 +230,13 @@ class StateStore:
                 f"knows {SCHEMA_VERSION}): upgrade pps; the store is left as it is"
             )
         try:
-            with self._db:
-                if version == 0:
-                    self._db.executescript(_SCHEMA_V1)
-                    version = 1
-                while version < SCHEMA_VERSION:
-                    MIGRATIONS[version](self._db)
-                    version += 1
-                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version != SCHEMA_VERSION:
+                if readonly:  # read as this pps reads it: migrated in a copy, in memory
+                    copy = sqlite3.connect(":memory:", check_same_thread=False)
+                    self._db.backup(copy)
+                    self._db.close()
+                    self._db = copy
+                _migrate(self._db, version)
         except sqlite3.DatabaseError as e:
             self._db.close()
             raise BadInput(f"state store {path} is damaged ({e}): move it aside") from None
@@ -201,6 +258,17 @@ class StateStore:
                 raise
             self._db.commit()
 
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction (deferred): what it reads is one consistent state, and it ends
+        having written nothing (a dry run judges a step in it)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            finally:
+                self._db.rollback()
+
     def query(self, sql: str, args: tuple[object, ...] = ()) -> list[Any]:
         """Rows of a read-only statement."""
         with self._lock:
@@ -213,14 +281,15 @@ class StateStore:
         self.close()
 
     @contextmanager
-    def push(self, component: str, version: str) -> Iterator[int]:
-        """Record a push by this process; yields its id; marks it finished when the block ends."""
+    def push(self, component: str, version: str, *, retire: bool = False) -> Iterator[int]:
+        """Record a push by this process (*retire*: it tells the sites to retire the release);
+        yields its id; marks it finished when the block ends."""
         pid = os.getpid()
         with self._lock, self._db:
             cur = self._db.execute(
-                "INSERT INTO push(component, version, started, pid, pid_start) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (component, version, _now(), pid, _start_time(pid)),
+                "INSERT INTO push(component, version, started, pid, pid_start, retire) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (component, version, _now(), pid, _start_time(pid), int(retire)),
             )
         push_id = int(cur.lastrowid or 0)
         try:
@@ -240,13 +309,18 @@ class StateStore:
         return int(cur.lastrowid or 0)
 
     def finish(self, row: int, outcome: Outcome) -> Outcome:
+        """Record *outcome* in *row*; the outcome as stored.  What the site said (the summary,
+        the long output) is stored as printable text (:func:`pps.text.printable`): data, never
+        terminal control, wherever it is shown later."""
         at = outcome.at or _now()
+        summary = printable(outcome.summary)
+        output = printable(outcome.output, multiline=True)
         with self._lock, self._db:
             self._db.execute(
                 "UPDATE outcome SET state=?, summary=?, seconds=?, at=?, output=? WHERE id=?",
-                (outcome.state, outcome.summary, outcome.seconds, at, outcome.output, row),
+                (outcome.state, summary, outcome.seconds, at, output, row),
             )
-        return Outcome(**{**outcome.__dict__, "at": at})
+        return Outcome(**{**outcome.__dict__, "at": at, "summary": summary, "output": output})
 
     def record(self, push_id: int, outcome: Outcome) -> Outcome:
         """A finished outcome in one step."""
@@ -294,15 +368,18 @@ class StateStore:
         cond = ("WHERE " + " AND ".join(where)) if where else ""
         with self._lock:
             rows = self._db.execute(
-                "SELECT site, component, version, state, summary, seconds, at, output, push_id "
-                "FROM outcome WHERE id IN (SELECT MAX(id) FROM outcome "
-                f"{cond} GROUP BY site, component, version) ORDER BY component, version, site",
+                "SELECT o.site, o.component, o.version, o.state, o.summary, o.seconds, o.at, "
+                "o.output, COALESCE(p.retire, 0), o.push_id FROM outcome o "
+                "LEFT JOIN push p ON p.id = o.push_id WHERE o.id IN (SELECT MAX(id) FROM outcome "
+                f"{cond} GROUP BY site, component, version) "
+                "ORDER BY o.component, o.version, o.site",
                 args,
             ).fetchall()
             dead = self._dead_pushes() if any(r[3] == RUNNING for r in rows) else set()
         out = []
-        for *fields, push_id in rows:
-            o = Outcome(*fields)
+        for site, component, version, state, summary, seconds, at, output, retire, push_id in rows:
+            o = Outcome(site, component, version, state, summary, seconds, at, output,
+                        bool(retire))  # fmt: skip
             if o.state == RUNNING and push_id in dead:
                 cut = "the push was killed while working on this site"
                 o = Outcome(**{**o.__dict__, "state": INTERRUPTED, "summary": cut})

@@ -4,7 +4,7 @@ Every part of pps (probes at the sites, the operator's distributor, the bulletin
 templates) speaks through the formats defined here: the component/version/tag grammar, update and
 partner classes, the tarball manifest, the repository index, the site inventory and GLUE LDIF.
 This package imports nothing outside the standard library (``tomli`` on Python < 3.11 is the
-backport of ``tomllib`` and is loaded only by :mod:`pps.inventory`) and must keep running on the
+backport of ``tomllib`` and is loaded only by :mod:`pps.tomlfile`) and must keep running on the
 Python 3.9 of an older site.
 """
 

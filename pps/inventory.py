@@ -8,7 +8,8 @@ Format (see README "Configuration")::
 
     [repository]
     path = "repo"                       # where releases are built (required)
-    url = "https://pps.example.org/repo" # where pull-mode sites fetch from (optional)
+    url = "https://pps.example.org/repo" # where pull-mode sites fetch from (optional; a directory:
+                                         # no query, fragment or user; or an absolute path)
     signing_key = "keys/repo.pem"        # signs index.json (optional; pps repo keygen)
     [infosys]
     url = "ldap://bdii.example.org:2170" # optional; default: the sites' own GIP output
@@ -33,13 +34,14 @@ Format (see README "Configuration")::
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pps import tomlfile
 from pps.classes import PartnerClass, UpdateClass, targets
-from pps.errors import ConfigError
+from pps.confine import check_host, check_repository_url
+from pps.errors import BadInput, ConfigError
 from pps.names import check_component, check_site_name, check_subcluster, check_vo
 from pps.settings import (
     CALENDAR_KEYS,
@@ -143,13 +145,8 @@ class Config:
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on older Pythons only
-        import tomli as tomllib
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
+        return tomlfile.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(
             f"config file {path} does not exist (give --config or set PPS_CONFIG)"
@@ -160,8 +157,8 @@ def _load_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read the config file {path}: {e.strerror or e}") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except tomlfile.TomlError as e:
+        raise ConfigError(f"{path}: {e}") from None
 
 
 def _str(where: str, key: str, value: Any) -> str:
@@ -241,10 +238,14 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     repository = local_path(_str(f"{path}: [repository]", "path", repo["path"]))
     if repository.exists() and not repository.is_dir():
         raise ConfigError(f"{path}: [repository] path {repository} is a file, not a directory")
+    try:
+        url = check_repository_url(repo["url"]) if "url" in repo else ""
+    except BadInput as e:
+        raise ConfigError(f"{path}: {e}") from None
     return Config(
         path=path,
         repository=repository,
-        repository_url=repo.get("url", ""),
+        repository_url=url,
         signing_key=local_path(_str(f"{path}: [repository]", "signing_key", repo["signing_key"]))
         if "signing_key" in repo
         else None,
@@ -310,7 +311,7 @@ def _parse_site(where: str, raw: Any, local_path: Any) -> Site:
             kwargs["root"] = local_path(_str(where, "root", raw["root"]))
         else:
             kwargs.update(
-                host=_str(where, "host", raw["host"]),
+                host=check_host(raw["host"]),
                 port=port,
                 user=_str(where, "user", raw["user"]),
                 identity=local_path(_str(where, "identity", raw["identity"]))

@@ -20,6 +20,7 @@ detached Ed25519 signature over its exact bytes.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from pps import jsonfile
@@ -140,9 +141,20 @@ class Release(Record):
             raise BadInput(f"index entry {data.get('component')!r} is incomplete: {e}") from None
 
 
+#: A path inside the repository: segments of a safe alphabet, none empty or starting with '.'
+#: (so no '.', '..' or hidden names), joined by '/'.  Whatever a site joins it to (a directory,
+#: an http(s) URL), it names a file below the repository and nothing else: no NUL, no control
+#: character, no '?', '#', '%' or '\\'.
+_RELPATH = re.compile(r"[A-Za-z0-9_+~-][A-Za-z0-9._+~-]*(?:/[A-Za-z0-9_+~-][A-Za-z0-9._+~-]*)*")
+_MAX_RELPATH = 1024
+
+
 def _check_relpath(path: object, what: str) -> None:
-    if not isinstance(path, str) or not path or path.startswith("/") or ".." in path.split("/"):
-        raise BadInput(f"{what} path {path!r} must be relative to the repository root")
+    if not (isinstance(path, str) and len(path) <= _MAX_RELPATH and _RELPATH.fullmatch(path)):
+        raise BadInput(
+            f"{what} path {path!r} is not a relative path inside the repository (segments of "
+            "letters, digits, '.', '_', '+', '-', '~', not starting with '.', joined by '/')"
+        )
 
 
 class Index:

@@ -50,14 +50,37 @@ NOTIFY_KEYS = {
     "timeout",
 }
 
-_ADDRESS = re.compile(r"^[^@\s<>,;\"']+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+# One plain address: a dot-atom local part of letters, digits, '_', '+' and '-' (no '%' or '!'
+# relays, no quotes, no comments), '@', and an LDH host name.  Matched whole (fullmatch: a
+# trailing newline is not "the end"), then read back by the mail library itself.
+_LOCAL = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"(?P<local>{_LOCAL})@(?P<domain>{_LABEL}(?:\.{_LABEL})*)")
 
 
 def check_address(value: object, what: str = "mail address") -> str:
-    """A plain ``local@domain`` address (no display name, no list), or BadInput naming it."""
-    if not isinstance(value, str) or not _ADDRESS.match(value):
+    """*value* if it is one plain ``local@domain`` address (no display name, no list, no group,
+    route, relay, quoting or comment; the domain an LDH host name), else ConfigError naming it.
+
+    What is accepted goes into a ``To:`` header and an SMTP envelope as it is, and the mail
+    library parses it back as exactly that one address."""
+    m = _ADDRESS.fullmatch(value) if isinstance(value, str) else None
+    if m is None or len(m["local"]) > 64 or len(m["domain"]) > 253 or not _reads_back(m[0]):
         raise ConfigError(f"{what} {value!r} is not a mail address (local@domain)")
-    return value
+    return m[0]
+
+
+def _reads_back(value: str) -> bool:
+    """Whether the standard library's header parser reads *value* as this one address."""
+    # Imported here: the header parser costs some 9 ms, and only an address needs it (every
+    # command reads pps.toml; most configurations have no [notify]).
+    from email.errors import HeaderParseError
+    from email.headerregistry import Address
+
+    try:
+        return Address(addr_spec=value).addr_spec == value
+    except (ValueError, HeaderParseError):
+        return False
 
 
 @dataclass(frozen=True)

@@ -47,8 +47,10 @@ from probes._safefs import UnsafePath
 from probes._state import (
     AWAITING_CONFIGURATION,
     BROKEN,
+    RETIRED,
     UNTESTED,
     VERIFIED,
+    LocalTestResult,
     StateRecord,
     read_state,
     utc_now,
@@ -70,8 +72,14 @@ _MARGIN = 2.0
 
 def converge(req: Request) -> Outcome:
     """Do one run for *req* (the caller holds the site lock)."""
+    if req.uninstall:
+        from probes._uninstall import uninstall
+
+        return uninstall(req)
     run = Run(req)
     prepare(run)
+    if req.skips(req.component, req.version):
+        return _skipped(run)
     source = open_source(req.repository, signed=bool(req.public_key), deadline=req.deadline)
     if req.push_stream:
         from probes._pushed import PushedSource
@@ -104,7 +112,10 @@ def converge(req: Request) -> Outcome:
     except PPSError as e:
         from probes import _install
 
-        if isinstance(e, (_install.NotOurs, _install.NoSpace, _install.HookFailed)):
+        if isinstance(e, _install.HookFailed):
+            _record_hook(run, release, previous, e.result)
+            return run.outcome(REFUSED, release, f"{e}; nothing installed", hook=e.result)
+        if isinstance(e, (_install.NotOurs, _install.NoSpace)):
             return run.outcome(REFUSED, release, f"{e}; nothing installed")
         raise
 
@@ -138,7 +149,7 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
         _install.check_limits(release, _limits(req))
         _install.component_dir(layout, release.component, create=False)
 
-        def record_tree(ident: str) -> None:
+        def record_tree(ident: str, hook: LocalTestResult | None) -> None:
             base = previous or _blank(release, UNTESTED)
             write_state(
                 state_file,
@@ -152,6 +163,7 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
                     last_verified=None,
                     incomplete_runs=0,
                     installed_at=None,
+                    hook=hook,
                 ),
             )
 
@@ -201,11 +213,13 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
 
     from probes._localtests import Unreachable, run_local_tests, test_account
 
+    so_far: list[LocalTestResult] = []
     try:
         tests = _tests_or_interrupted(
             run,
             record,
             state_file,
+            so_far,
             lambda: run_local_tests(
                 manifest,
                 tree,
@@ -213,6 +227,7 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
                 account=test_account(req.test_user),
                 running_dir=layout.running_dir,
                 label=release.key,
+                results=so_far,
             ),
         )
     except Unreachable as e:
@@ -259,11 +274,16 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
 
 
 def _tests_or_interrupted(
-    run: Run, record: StateRecord, state_file: Path, tests: Callable[[], Any]
+    run: Run,
+    record: StateRecord,
+    state_file: Path,
+    so_far: list[LocalTestResult],
+    tests: Callable[[], Any],
 ) -> Any:
     """Run *tests*; if the run is stopped meanwhile (its --timeout, SIGTERM), count the run as
-    one whose tests could not complete (the second in a row withdraws the tag) before the
-    interruption goes on."""
+    one whose tests could not complete (the second in a row withdraws the tag) and record the
+    tests *so_far* (the one stopped included, with its output) before the interruption goes
+    on."""
     try:
         return tests()
     except (PPSError, OSError):
@@ -273,7 +293,10 @@ def _tests_or_interrupted(
         if incomplete >= INCOMPLETE_LIMIT:
             run.withdraw(record.component, record.version, run.every_vo(record))
         status = record.status if incomplete < INCOMPLETE_LIMIT else UNTESTED
-        write_state(state_file, record.replace(incomplete_runs=incomplete, status=status))
+        done = tuple(so_far) or record.tests
+        write_state(
+            state_file, record.replace(incomplete_runs=incomplete, status=status, tests=done)
+        )
         raise
 
 
@@ -285,6 +308,39 @@ def _limits(req: Request) -> Any:
     from probes._install import Limits
 
     return Limits(req.max_release_bytes, req.max_unpacked_bytes)
+
+
+def _record_hook(
+    run: Run, release: Release, previous: StateRecord | None, hook: LocalTestResult
+) -> None:
+    """Keep a failed configuration hook's run (its output above all) in the version's state
+    record: what was there stays there (nothing was installed), the hook's run is new."""
+    state_file = run.layout.state_file(release.component, release.version)
+    try:
+        current = read_state(state_file)  # a new tarball's withdrawal may have rewritten it
+    except BadInput:
+        current = previous
+    base = current or _blank(release, AWAITING_CONFIGURATION)
+    write_state(state_file, base.replace(hook=hook, vos=run.kept_vos(current)))
+
+
+def _skipped(run: Run) -> Outcome:
+    """A version the site file opts out of: never installed or tagged; retired if it was (its
+    tags at once, its tree after the grace period).  The repository is not even read."""
+    req = run.req
+    key = f"{req.component} {req.version}"
+    state_file = run.layout.state_file(req.component, req.version)
+    try:
+        record = read_state(state_file)
+    except BadInput as e:
+        _log.info("ignoring an unreadable state record: %s", e)
+        record = None
+    if record is None:
+        return run.outcome(RETIRED, None, f"{key} skipped: {req.skip_reason}; not installed here")
+    from probes._retire import retire_record
+
+    said = retire_record(run, record, req.skip_reason, headline=f"{key} skipped")
+    return run.outcome(RETIRED, None, said)
 
 
 def _retired(run: Run, record: StateRecord | None, why: str, release: Release | None) -> Outcome:

@@ -248,8 +248,17 @@ def _reason(e: BaseException) -> str:
 def open_source(repository: str, *, signed: bool, deadline: float = float("inf")) -> Source:
     """The source for *repository* (a directory path, or an http(s) URL).
 
-    Plain http is refused unless *signed* (the site pins the repository's key).
+    Plain http is refused unless *signed* (the site pins the repository's key).  A location
+    must be printable text (a URL printable ASCII without spaces): a NUL, a newline or an
+    escape in it is refused here, before any file or URL is made of it.
     """
+    if not repository.isprintable() or (
+        is_url(repository) and not all("!" <= c <= "~" for c in repository)
+    ):
+        raise BadInput(
+            f"repository {repository!r} holds a control character"
+            + (" or a space (a URL is printable ASCII)" if is_url(repository) else "")
+        )
     if repository.startswith("https://"):
         return HttpSource(repository, deadline, allow_http=signed)
     if repository.startswith("http://"):

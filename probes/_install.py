@@ -39,7 +39,7 @@ from probes._extract import (
 from probes._fetch import Source
 from probes._process import run_bounded
 from probes._site import SiteLayout, remove_tree
-from probes._state import utc_now
+from probes._state import LocalTestResult, utc_now
 from probes._tree import (
     ensure_env_script,
     load_manifest,
@@ -56,7 +56,12 @@ SPACE_MARGIN = 64 << 20
 
 
 class HookFailed(PPSError):
-    """The site's configuration hook failed; nothing was installed."""
+    """The site's configuration hook failed; nothing was installed.  *result* is its run (the
+    state record keeps it)."""
+
+    def __init__(self, message: str, result: LocalTestResult) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class NotOurs(PPSError):
@@ -79,6 +84,8 @@ class Installed(Record):
     installed_at: str
     unpacked_bytes: int
     tree: str
+    #: The configuration hook's run, when the release needed it.
+    hook: LocalTestResult | None = None
 
 
 class AwaitingConfiguration(Record):
@@ -222,11 +229,12 @@ def install_release(
     profile_d: Path,
     hook: Path,
     hook_timeout: float,
-    record_tree: Callable[[str], None],
+    record_tree: Callable[[str, LocalTestResult | None], None],
 ) -> Installed | AwaitingConfiguration:
     """Install *release* under *layout*, streaming it from the cache or from *source*.
 
-    *record_tree* is called with the new tree's identity just before it is renamed into place
+    *record_tree* is called with the new tree's identity (and the configuration hook's run, when
+    the release needed it) just before it is renamed into place
     (the caller writes it into the state ledger).  IntegrityError (the tarball does not match
     or is unsafe), NoSpace and HookFailed leave nothing installed; so does a kill at any point
     (the work directory is cleaned by the next run).  The caller has checked that whatever is
@@ -288,18 +296,19 @@ def install_release(
             if problem:
                 return AwaitingConfiguration(problem)
         ensure_env_script(work, final, profile_d, manifest)
+        hook_run = None
         if manifest.requires_site_config:
-            _run_hook(hook, work, release, final, hook_timeout, layout.tmp_dir)
+            hook_run = _run_hook(hook, work, release, final, hook_timeout, layout.tmp_dir)
         installed_at = utc_now()
         write_marker(work, release, installed_at)
         os.chmod(work, 0o755)  # mkdtemp made it 0700; jobs of every grid user read the tree
         ident = tree_id(work)
         component_dir(layout, release.component, create=True)
-        record_tree(ident)
+        record_tree(ident, hook_run)
         _put_in_place(work, final, layout)
         if cached.exists():
             cached.unlink()
-        return Installed(manifest, installed_at, unpacked, ident)
+        return Installed(manifest, installed_at, unpacked, ident, hook_run)
     finally:
         if os.path.lexists(work):
             remove_tree(work)
@@ -307,7 +316,9 @@ def install_release(
 
 def _run_hook(
     hook: Path, work: Path, release: Release, final: Path, timeout: float, scratch: Path
-) -> None:
+) -> LocalTestResult:
+    """Run the site's configuration hook on the unpacked tree; its run (HookFailed with it
+    when it failed)."""
     env = dict(os.environ)
     env.update(
         PPS_COMPONENT=release.component, PPS_VERSION=release.version, PPS_INSTALL_DIR=str(final)
@@ -320,13 +331,23 @@ def _run_hook(
         timeout=timeout,
         scratch_dir=scratch,
     )
-    if done.exit_code == 0:
-        return
+    result = LocalTestResult(
+        name=str(hook),
+        ok=done.exit_code == 0,
+        exit_code=done.exit_code,
+        seconds=done.seconds,
+        output_tail=done.output_tail,
+        timed_out=done.timed_out,
+        timeout=round(timeout, 3),
+    )
+    _log.info("configuration hook %s %s in %.2fs", hook, result.verdict, done.seconds)
+    if result.ok:
+        return result
     last = (done.output_tail.strip().splitlines() or [""])[-1][:200]
     said = f" (it said: {last})" if last else ""
     if done.timed_out:
-        raise HookFailed(f"configuration hook {hook} timed out after {timeout:g}s{said}")
-    raise HookFailed(f"configuration hook {hook} exited with {done.exit_code}{said}")
+        raise HookFailed(f"configuration hook {hook} timed out after {timeout:g}s{said}", result)
+    raise HookFailed(f"configuration hook {hook} exited with {done.exit_code}{said}", result)
 
 
 def _put_in_place(work: Path, final: Path, layout: SiteLayout) -> None:

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import tempfile
 from pathlib import Path
 
 from pps.errors import BadInput, PPSError
 from pps.manifest import Manifest
-from probes._process import run_bounded
+from probes._process import TAIL_CHARS, Finished, run_bounded
 from probes._site import remove_tree
 from probes._state import LocalTestResult
-from probes._tree import ENV_SCRIPT
+from probes._tree import ENV_SCRIPT, shell_quote
 
 _log = logging.getLogger("nagiosplugin." + __name__)
 
@@ -37,7 +36,7 @@ def local_test_argv(tree: Path, command: str) -> list[str]:
     The environment is set up first and the command follows on its own lines, so a command of
     several lines runs whole, and only when the environment could be sourced.
     """
-    env = shlex.quote(str(tree / ENV_SCRIPT))
+    env = shell_quote(str(tree / ENV_SCRIPT))
     setup = f". {env} || {{ echo 'pps: cannot source {ENV_SCRIPT}' >&2; exit {ENV_FAILED}; }}"
     return ["bash", "-c", f"{setup}\n{command}"]
 
@@ -77,6 +76,28 @@ def test_account(name: str) -> tuple[str, int, int] | None:
     return pw.pw_name, pw.pw_uid, pw.pw_gid
 
 
+def _ended(done: Finished) -> str:
+    if done.timed_out:
+        return "was killed at its timeout"
+    if done.exit_code is not None and done.exit_code < 0:
+        return f"was killed by signal {-done.exit_code}"
+    return f"exited with {done.exit_code}"
+
+
+def _stopped(name: str, timeout: float, cut: Finished, why: BaseException) -> LocalTestResult:
+    """The result of a test the probe stopped (its own --timeout, a signal) while it ran."""
+    import nagiosplugin  # loaded already: the probe is a nagiosplugin check
+
+    reason = f"the probe's --timeout of {why}" if isinstance(why, nagiosplugin.Timeout) else ""
+    reason = reason or str(why) or type(why).__name__
+    tail = cut.output_tail
+    tail += ("\n" if tail and not tail.endswith("\n") else "") + "pps: stopped after "
+    tail += f"{cut.seconds:g}s: {reason}\n"
+    return LocalTestResult(name=name, ok=False, exit_code=None, seconds=cut.seconds,
+                           output_tail=tail[-TAIL_CHARS:], timed_out=True, timeout=timeout,
+                           stopped=reason)  # fmt: skip
+
+
 def run_local_tests(
     manifest: Manifest,
     tree: Path,
@@ -85,8 +106,14 @@ def run_local_tests(
     account: tuple[str, int, int] | None = None,
     running_dir: Path | None = None,
     label: str = "",
+    results: list[LocalTestResult] | None = None,
 ) -> tuple[LocalTestResult, ...]:
-    """Run every test of *manifest* in *tree*, in manifest order, as *account* if given."""
+    """Run every test of *manifest* in *tree*, in manifest order, as *account* if given.
+
+    Each result is appended to *results* (if given) as it comes, so that a caller whose run is
+    stopped meanwhile (the probe's --timeout, a signal) still has them: the test that was
+    running is there too, ``stopped``, with its output so far.
+    """
     if not manifest.tests:
         return ()
     if account is not None:
@@ -100,22 +127,31 @@ def run_local_tests(
             os.chown(home, uid, gid)
             env.update(USER=name, LOGNAME=name)
             user = (uid, gid)
-        results = []
+        results = [] if results is None else results
         for test in manifest.tests:
             _log.info("running test %s: %s", test.name, test.command)
-            done = run_bounded(
-                local_test_argv(tree, test.command),
-                cwd=tree,
-                env=env,
-                timeout=test.timeout,
-                scratch_dir=scratch_dir,
-                user=user,
-                running_dir=running_dir,
-                label=label,
-            )
+            stopped: list[Finished] = []
+            try:
+                done = run_bounded(
+                    local_test_argv(tree, test.command),
+                    cwd=tree,
+                    env=env,
+                    timeout=test.timeout,
+                    scratch_dir=scratch_dir,
+                    user=user,
+                    running_dir=running_dir,
+                    label=label,
+                    stopped=stopped,
+                )
+            except BaseException as e:
+                for cut in stopped:
+                    results.append(_stopped(test.name, test.timeout, cut, e))
+                raise
             tail = done.output_tail
             if done.left_behind:
                 tail += f"\npps: killed what the test left running: {', '.join(done.left_behind)}"
+            if done.exit_code != 0 and not tail.strip():
+                tail = f"pps: the test printed nothing (stdout and stderr) and {_ended(done)}\n"
             result = LocalTestResult(
                 name=test.name,
                 ok=done.exit_code == 0,

@@ -45,9 +45,14 @@ def start_time(pid: int) -> int:
 
 def register(running_dir: Path, marker: str, pgid: int, uid: int, label: str) -> Path:
     """Note a running test of the release *label*.  Not fsync'd: after a crash of the machine
-    nothing is running."""
+    nothing is running.
+
+    ``start`` is a lower bound of when the group began: the probe's own start, read from
+    ``/proc/self`` (reading the test's ``/proc/<pid>/stat`` while it execs waits for the exec,
+    1 to 2 ms of a run).  It is as good as the test's own start: the group's id was a free pid
+    until the test took it, so no process still alive in that group began before the test."""
     path = running_dir / f"{marker}.json"
-    record = {"pgid": pgid, "start": start_time(pgid), "uid": uid, "release": label}
+    record = {"pgid": pgid, "start": start_time(os.getpid()), "uid": uid, "release": label}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     with os.fdopen(fd, "w") as f:
         f.write(json.dumps(record))

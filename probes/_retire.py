@@ -107,8 +107,9 @@ def retire(run: Run, record: StateRecord | None, why: str, release: Release | No
     return run.outcome(RETIRED, release, message)
 
 
-def retire_record(run: Run, record: StateRecord, why: str) -> str:
-    """Retire the version of *record*; one sentence saying what became of it."""
+def retire_record(run: Run, record: StateRecord, why: str, *, headline: str = "") -> str:
+    """Retire the version of *record*; one sentence saying what became of it (beginning with
+    *headline*, by default "... is not a preview any more")."""
     req, layout = run.req, run.layout
     key = f"{record.component} {record.version}"
     run.withdraw(record.component, record.version, run.every_vo(record))
@@ -117,7 +118,7 @@ def retire_record(run: Run, record: StateRecord, why: str) -> str:
         record = record.replace(status=RETIRED, retired_at=utc_now())
         write_state(state_file, record)
     tree = layout.install_dir(record.component, record.version)
-    said = f"{key} is not a preview any more ({why}): tags withdrawn"
+    said = f"{headline or f'{key} is not a preview any more'} ({why}): tags withdrawn"
     cache = layout.cache_dir / f"{record.component}-{record.version}.tar.gz"
     if cache.exists():
         cache.unlink()
@@ -178,6 +179,11 @@ def cleanup(req: Request) -> CleanupOutcome:
         if record is None:
             continue
         key = (record.component, record.version)
+        if req.skips(*key):
+            said.append(
+                retire_record(run, record, req.skip_reason, headline=" ".join(key) + " skipped")
+            )
+            continue
         if key in previews:
             kept += 1
             continue

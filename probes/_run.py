@@ -8,7 +8,9 @@ reads (and trusts) the repository's index.  :mod:`probes._converge` does one ver
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -68,6 +70,12 @@ class Request(Record):
     deadline: float = float("inf")
     #: The tarball comes on stdin from the push running the probe (probes/_pushed.py).
     push_stream: bool = False
+    #: The site file the run read ("" without one), named in what the admin is told to change.
+    site_file: str = ""
+    #: ``"COMPONENT VERSION"`` of each version the site opts out of (the site file's ``skip``).
+    skip: tuple[str, ...] = ()
+    #: Take pps off the site (``--uninstall``) instead of converging a version.
+    uninstall: bool = False
 
     def __post_init__(self) -> None:
         if self.component or self.version:
@@ -79,6 +87,14 @@ class Request(Record):
         for vo in self.vos:
             check_vo(vo)
         object.__setattr__(self, "vos", tuple(dict.fromkeys(self.vos)))
+
+    def skips(self, component: str, version: str) -> bool:
+        """Whether the site file opts out of *component* *version*."""
+        return f"{component} {version}" in self.skip
+
+    @property
+    def skip_reason(self) -> str:
+        return f"this site opts out of it (skip in {self.site_file or 'the site file'})"
 
 
 class Outcome(Record):
@@ -99,6 +115,8 @@ class Outcome(Record):
     incomplete_runs: int = 0
     #: What the admin should know besides (test processes of a killed run, killed now).
     notes: tuple[str, ...] = ()
+    #: The configuration hook's run, when it ran and failed (the long output shows it).
+    hook: LocalTestResult | None = None
 
     @property
     def failed_tests(self) -> tuple[LocalTestResult, ...]:
@@ -202,6 +220,48 @@ def prepare(run: Run) -> None:
     leftovers = clean_stale(layout)
     if leftovers:
         _log.info("removed leftovers of an interrupted run: %s", ", ".join(leftovers))
+
+
+def os_error_line(e: OSError, req: Request | None) -> str:
+    """The one line a run stopped by *e* says: for a permission the probe's account lacks,
+    which path, and what to do (run as root, or give the account a preview root of its own)."""
+    path = os.fsdecode(e.filename) if e.filename else ""
+    if e.errno not in (errno.EACCES, errno.EPERM) or not os.path.isabs(path) or req is None:
+        return f"{e.strerror or e}" + (f": {path}" if path else "")
+    import pwd
+
+    uid = os.geteuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    parent, name = os.path.split(path)
+    if lexists(Path(path)):
+        what, target = f"write {path}", path
+    elif name.startswith(".") and name.endswith(".tmp"):  # a file written by rename
+        what, target = f"create files in {parent}", parent
+    else:
+        what, target = f"create {path}", parent
+    line = (f"permission denied: the probe runs as {user} (uid {uid}), who may not {what}: "
+            "run the probe as root")  # fmt: skip
+    info = str(req.info_dir)
+    if _inside(path, info) or _inside(info, path):
+        tags = f" (it writes the tags files under {info}), or let {user} write {target}"
+        return line + tags + f" (chown -R {user} {target})"
+    root = str(req.preview_root)
+    if _inside(path, root) or _inside(root, path):
+        make = "" if lexists(req.preview_root) else f"mkdir -p {root} && "
+        where = f" in {req.site_file}" if req.site_file else " (--preview-root)"
+        own = f"({make}chown -R {user} {root})"
+        return line + (
+            f", or give {user} a preview root of its own {own}, or set preview_root{where} to a "
+            f"directory {user} owns"
+        )
+    return line + f", or let {user} use {path}"
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
 
 
 def lexists(path: Path) -> bool:

@@ -43,6 +43,13 @@ def _what(mode: int) -> str:
     return "of an unknown kind"
 
 
+def _named(e: OSError, where: str) -> OSError:
+    """*e*, naming the full path *where* rather than a name relative to a directory's
+    descriptor (the probe's one line must say which file it could not use)."""
+    e.filename = where
+    return e
+
+
 def open_base(path: str, *, create: bool = False, mode: int = 0o755) -> int:
     """A descriptor of the configured directory *path* (created, parents too, if asked)."""
     if create:
@@ -74,11 +81,13 @@ def open_subdir(
                 created = True
             except FileExistsError:
                 pass  # someone was first: open what is there (and check it) on the next turn
+            except OSError as e:
+                raise _named(e, where) from None
         except OSError as e:
             if e.errno in (errno.ELOOP, errno.ENOTDIR):
                 st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
                 raise UnsafePath(f"{where} is {_what(st.st_mode)}: not following it") from None
-            raise
+            raise _named(e, where) from None
         else:
             if created:  # made 0700, opened, then given its mode: never briefly too open
                 os.fchmod(fd, mode)
@@ -109,7 +118,7 @@ def read_regular(
             raise UnsafePath(
                 f"{where} is a symbolic link: not reading or writing through it"
             ) from None
-        raise
+        raise _named(e, where) from None
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -143,12 +152,15 @@ def replace_regular(
     old owner (not root) leaves it alone: UnsafePath.
     """
     tmp = f".{name}.pps-{os.getpid()}.tmp"
-    fd = os.open(
-        tmp,
-        os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-        0o600,
-        dir_fd=dirfd,
-    )
+    try:
+        fd = os.open(
+            tmp,
+            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+            0o600,
+            dir_fd=dirfd,
+        )
+    except OSError as e:
+        raise _named(e, os.path.join(os.path.dirname(where), tmp)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -188,7 +200,7 @@ def locked_at(dirfd: int, name: str, where: str) -> Iterator[None]:
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise UnsafePath(f"lock file {where} is a symbolic link: not following it") from None
-        raise
+        raise _named(e, where) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):

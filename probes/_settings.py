@@ -1,7 +1,8 @@
 """The probe's settings: its options, and the request they make with the site file.
 
-Every option but ``--component``, ``--version``, ``--cleanup``, ``--timeout`` and ``-v`` has a
-key of the same name in the site file; a flag given on the command line wins over the file.
+Every option but ``--component``, ``--version``, ``--cleanup``, ``--uninstall``, ``--timeout`` and
+``-v`` has a key of the same name in the site file; a flag given on the command line wins over
+the file.  Some keys have no flag (``public_key``, ``skip``, the size limits).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
     from types import SimpleNamespace
     from typing import Any
 
-DEFAULT_TIMEOUT = 600.0
+#: Below Nagios's own check timeout (service_check_timeout, 60 s by default), as
+#: ``distributor/nagios.py`` writes it; a push passes a longer one of its own.
+DEFAULT_TIMEOUT = 50.0
 
 
 def _whole_seconds(text: str) -> int:
@@ -47,6 +50,13 @@ OPTIONS = (
         "cleanup",
         "Instead of one version: retire every installed version the repository no longer "
         "lists as a preview (tags withdrawn now, trees removed after the grace period).",
+        kind="flag",
+    ),
+    Option(
+        "uninstall",
+        "Take pps off this site instead (remove its Nagios services first): withdraw every pps "
+        "tag from the subcluster's tags files, remove every tree pps installed (unless in use) "
+        "and what it keeps under <preview-root>/.pps; needs no repository.",
         kind="flag",
     ),
     Option(
@@ -110,8 +120,10 @@ OPTIONS = (
     Option(
         "timeout",
         f"Abort the whole run with UNKNOWN after this many seconds (default: "
-        f"{DEFAULT_TIMEOUT:g}), including the wait for another run to finish. Keep it below "
-        "Nagios's own check timeout (service_check_timeout, 60 s by default).",
+        f"{DEFAULT_TIMEOUT:g}), including the wait for another run to finish. The default is "
+        "below Nagios's own check timeout (service_check_timeout, 60 s by default); pps push "
+        "passes its own (600 s), and a first install of a large release over a slow link may "
+        "need as much: raise service_check_timeout with it.",
         metavar="SECONDS",
         short="t",
         convert=_options.seconds,
@@ -126,9 +138,10 @@ OPTIONS = (
     ),
 )
 EPILOG = (
-    "Every option but --component, --version, --cleanup, --timeout and -v has a key of the "
-    "same name in the site file (dashes as underscores; --vo is 'vos'); a flag given here wins "
-    "over the file."
+    "Every option but --component, --version, --cleanup, --uninstall, --timeout and -v has a "
+    "key of the same name in the site file (dashes as underscores; --vo is 'vos'); a flag given "
+    "here wins over the file. The site file's 'skip' (a list of \"COMPONENT VERSION\") names "
+    "versions this site opts out of: never installed or tagged here, retired if they were."
 )
 
 
@@ -142,10 +155,13 @@ _FLAG_KEYS = ("repository", "preview_root", "info_dir", "subcluster", "vos", "pr
 
 def build_request(args: SimpleNamespace, started: float) -> Request:
     """The request of the command line *args* and the site file it names (or the default)."""
-    if args.cleanup and (args.component or args.version):
-        raise BadInput("--cleanup works on every installed version: drop --component/--version")
-    if not args.cleanup and not (args.component and args.version):
-        raise BadInput("--component and --version are needed (or --cleanup)")
+    mode = "--uninstall" if args.uninstall else "--cleanup" if args.cleanup else ""
+    if args.uninstall and args.cleanup:
+        raise BadInput("--uninstall and --cleanup exclude each other")
+    if mode and (args.component or args.version):
+        raise BadInput(f"{mode} works on every installed version: drop --component/--version")
+    if not mode and not (args.component and args.version):
+        raise BadInput("--component and --version are needed (or --cleanup, or --uninstall)")
     if args.no_site_config and args.site_config:
         raise BadInput("--site-config and --no-site-config exclude each other")
     path = args.site_config or DEFAULT_PATH
@@ -157,7 +173,7 @@ def build_request(args: SimpleNamespace, started: float) -> Request:
     values = {**DEFAULTS, **from_file, **check_values(flags, flags=True)}
     for key, flag in (("subcluster", "--subcluster"), ("vos", "--vo"),
                       ("repository", "--repository")):  # fmt: skip
-        if key not in values:
+        if key not in values and not (key == "repository" and args.uninstall):
             why = f"the site file {path} has no {key!r}"
             if not have_file:
                 why = "--no-site-config" if args.no_site_config else f"no site file at {path}"
@@ -169,7 +185,7 @@ def build_request(args: SimpleNamespace, started: float) -> Request:
     return Request(
         component=args.component or "",
         version=args.version or "",
-        repository=values["repository"],
+        repository=values.get("repository", ""),
         preview_root=root,
         info_dir=Path(values["info_dir"]),
         subcluster=values["subcluster"],
@@ -184,6 +200,9 @@ def build_request(args: SimpleNamespace, started: float) -> Request:
         retire_grace=values["retire_grace"],
         deadline=started + args.timeout,
         push_stream=bool(args.push_stream),
+        site_file=path if have_file else "",
+        skip=tuple(from_file.get("skip", ())),
+        uninstall=bool(args.uninstall),
     )
 
 

@@ -16,6 +16,8 @@
     max_release_bytes = 2147483648          # refuse larger tarballs (default 2 GiB)
     max_unpacked_bytes = 8589934592         # refuse tarballs unpacking to more (default 8 GiB)
     retire_grace = 86400                    # seconds a retired tree is kept (default 1 day)
+    skip = ["glite-UI 3.2.8-0"]             # versions this site opts out of: never installed
+                                            # or tagged here (retired if they were)
 
     [glue]                                  # what pps-gip-provider publishes beyond the tags
     manager_id = "ce01.pi.infn.it_ComputingElement_Manager"  # GLUE 2.0 ComputingManager
@@ -27,17 +29,17 @@
 Command-line flags override the file (for tests and one-off runs).  The file is strict: an
 unknown key, a value of the wrong type or a dangerous path is one line naming it, and the probe
 then changes nothing (UNKNOWN).  Imported on every run: standard library only, TOML parsed with
-``tomllib`` (``tomli`` before Python 3.11).
+``tomllib`` (``tomli`` before Python 3.11) through :mod:`pps.tomlfile`, which bounds how deep
+the file may nest.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 
 from pps.errors import BadInput
-from pps.names import check_site_name, check_subcluster, check_vo
+from pps.names import check_component, check_site_name, check_subcluster, check_version, check_vo
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -86,7 +88,7 @@ _INT32_MAX = (1 << 31) - 1
 _PATHS = ("preview_root", "info_dir", "profile_d", "config_hook")
 _STRINGS = ("site", "subcluster", "cluster", "repository", "public_key", "test_user", "bdii")
 _SIZES = ("max_release_bytes", "max_unpacked_bytes")
-KEYS = frozenset(("vos", "retire_grace", "glue", *_PATHS, *_STRINGS, *_SIZES))
+KEYS = frozenset(("vos", "retire_grace", "glue", "skip", *_PATHS, *_STRINGS, *_SIZES))
 _USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\Z")
 _BDII_RE = re.compile(r"ldap://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}/?\Z")
 
@@ -96,14 +98,13 @@ class SiteConfigError(BadInput):
 
 
 def _toml_loads(text: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - the one-file probe bundles tomli for older Pythons
-        import tomli as tomllib
+    # Imported here, as the parser is: a steady-state run reads the values from its cache.
+    from pps.tomlfile import TomlError, loads
+
     try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise SiteConfigError(f"not valid TOML: {e}") from None
+        return loads(text)
+    except TomlError as e:
+        raise SiteConfigError(str(e)) from None
 
 
 def read_site_file(path: str) -> dict[str, Any]:
@@ -180,8 +181,9 @@ def _cached_values(path: str, text: str) -> dict[str, Any] | None:
         values: dict[str, Any] = data["values"]
     except (OSError, ValueError, KeyError, AttributeError, RecursionError):
         return None
-    if "vos" in values:
-        values["vos"] = tuple(values["vos"])
+    for key in ("vos", "skip"):
+        if key in values:
+            values[key] = tuple(values[key])
     return values
 
 
@@ -238,9 +240,30 @@ def check_values(data: dict[str, Any], *, flags: bool = False) -> dict[str, Any]
             out[key] = _int(key, value, minimum=0)
         elif key == "glue":
             out[key] = check_glue(value)
+        elif key == "skip":
+            out[key] = check_skip(value)
         else:
             out[key] = _string(key, value)
     return out
+
+
+def check_skip(value: Any) -> tuple[str, ...]:
+    """The versions a site opts out of: ``"COMPONENT VERSION"`` each, as the probe's status
+    lines and Nagios's services name them."""
+    if not isinstance(value, list):
+        raise SiteConfigError(f"'skip' must be a list of \"COMPONENT VERSION\", got {value!r}")
+    out = []
+    for entry in value:
+        parts = entry.split(" ") if isinstance(entry, str) else []
+        if len(parts) != 2:
+            raise SiteConfigError(
+                f"'skip' entries are \"COMPONENT VERSION\" (one space between, e.g. "
+                f'"glite-UI 3.2.8-0"), got {entry!r}'
+            )
+        component = _checked(check_component, "skip", parts[0])
+        version = _checked(check_version, "skip", parts[1])
+        out.append(f"{component} {version}")
+    return tuple(dict.fromkeys(out))
 
 
 def check_glue(table: Any) -> dict[str, Any]:

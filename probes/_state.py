@@ -3,7 +3,8 @@
 One JSON file per version, ``<preview_root>/.pps/state/<component>/<version>.json``, written
 atomically at the end of every run that got as far as an install decision.  The GIP provider
 reads them to publish broken versions in GLUE 2.0; people read them to see why a tag went away
-(each test keeps the tail of its output).  Times are UTC, ISO 8601 with a ``Z``.
+(each test keeps the tail of its output, and so does the site's configuration hook, in ``hook``,
+when it ran for the version).  Times are UTC, ISO 8601 with a ``Z``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def utc_now() -> str:
 
 
 class LocalTestResult(Record):
-    """How one manifest test went at the site."""
+    """How one manifest test (or the site's configuration hook) went at the site."""
 
     name: str
     ok: bool
@@ -52,12 +53,17 @@ class LocalTestResult(Record):
     timed_out: bool = False
     #: The test's own time limit, kept to say "timed out after N s".
     timeout: float = 0.0
+    #: Why the probe stopped while the test ran (its --timeout, a signal): the test could not
+    #: complete, and its output so far is in *output_tail*.
+    stopped: str = ""
 
     @property
     def verdict(self) -> str:
         """``passed``, ``failed (exit N)`` or ``timed out after N s``."""
         if self.ok:
             return "passed"
+        if self.stopped:
+            return f"stopped after {self.seconds:g}s ({self.stopped})"
         if self.timed_out:
             return f"timed out after {self.timeout:g}s"
         return f"failed (exit {self.exit_code})"
@@ -81,6 +87,8 @@ class StateRecord(Record):
     #: Runs in a row whose tests could not complete (a test's timeout, or the run was killed).
     incomplete_runs: int = 0
     retired_at: str | None = None
+    #: The configuration hook's last run for this version (non backward compatible clients).
+    hook: LocalTestResult | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     _not_compared = frozenset({"extra"})
@@ -105,6 +113,8 @@ class StateRecord(Record):
             incomplete_runs=self.incomplete_runs,
             retired_at=self.retired_at,
         )
+        if self.hook is not None:
+            data["hook"] = self.hook.as_dict()
         return jsonfile.dumps(data)
 
     @classmethod
@@ -114,20 +124,10 @@ class StateRecord(Record):
             raise BadInput(f"{source} is not a {FORMAT} record")
         known = {"format", "component", "version", "sha256", "status", "installed_at"}
         known |= {"last_verified", "vos", "tests", "install_dir", "tree", "incomplete_runs"}
-        known |= {"retired_at"}
+        known |= {"retired_at", "hook"}
         try:
-            tests = tuple(
-                LocalTestResult(
-                    name=t["name"],
-                    ok=bool(t["ok"]),
-                    exit_code=t.get("exit_code"),
-                    seconds=float(t.get("seconds", 0.0)),
-                    output_tail=str(t.get("output_tail", "")),
-                    timed_out=bool(t.get("timed_out", False)),
-                    timeout=float(t.get("timeout", 0.0)),
-                )
-                for t in data.get("tests") or []
-            )
+            tests = tuple(_result(t) for t in data.get("tests") or [])
+            hook = data.get("hook")
             return cls(
                 component=str(data["component"]),
                 version=str(data["version"]),
@@ -141,10 +141,24 @@ class StateRecord(Record):
                 tree=str(data.get("tree") or ""),
                 incomplete_runs=int(data.get("incomplete_runs") or 0),
                 retired_at=data.get("retired_at"),
+                hook=_result(hook) if hook is not None else None,
                 extra={k: v for k, v in data.items() if k not in known},
             )
         except (KeyError, TypeError, ValueError) as e:
             raise BadInput(f"{source} is incomplete or malformed: {e}") from None
+
+
+def _result(t: dict[str, Any]) -> LocalTestResult:
+    return LocalTestResult(
+        name=t["name"],
+        ok=bool(t["ok"]),
+        exit_code=t.get("exit_code"),
+        seconds=float(t.get("seconds", 0.0)),
+        output_tail=str(t.get("output_tail", "")),
+        timed_out=bool(t.get("timed_out", False)),
+        timeout=float(t.get("timeout", 0.0)),
+        stopped=str(t.get("stopped", "")),
+    )
 
 
 def read_state(path: Path) -> StateRecord | None:

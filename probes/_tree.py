@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import stat
 from pathlib import Path
 
@@ -31,11 +30,23 @@ MARKER = ".pps-install.json"
 MARKER_FORMAT = "pps-install/1"
 #: Names at the root of a tree that the probe writes; a tarball holding them is refused.
 RESERVED = (ENV_SCRIPT, MARKER)
+#: What :func:`shlex.quote` leaves unquoted (``[\\w@%+=:,./-]``, ASCII).
+_SHELL_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_@%+=:,./-")
+
+
+def shell_quote(text: str) -> str:
+    """:func:`shlex.quote`, without importing :mod:`shlex` (and compiling its regular
+    expression) at every probe run."""
+    if not text:
+        return "''"
+    if _SHELL_SAFE.issuperset(text):
+        return text
+    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
 def env_script(final_dir: Path, profile_d: Path, manifest: Manifest) -> str:
     """The text of ``pps-env.sh`` for a tree that lives (or will live) at *final_dir*."""
-    q = shlex.quote
+    q = shell_quote
     lines = [
         f"# Preview environment of {manifest.component} {manifest.version}.",
         "# Written by check_preview_client: the site's production environment first,",

@@ -35,7 +35,7 @@ from nagiosplugin import Critical, Ok, Warn
 from pps.errors import BadInput, PPSError
 from probes import _options
 from probes._converge import converge
-from probes._run import INCOMPLETE, INCOMPLETE_LIMIT, REFUSED, Outcome, Request
+from probes._run import INCOMPLETE, INCOMPLETE_LIMIT, REFUSED, Outcome, Request, os_error_line
 from probes._safefs import locked_path
 from probes._settings import OPTIONS, build_request, help_text
 from probes._site import SiteLayout
@@ -117,8 +117,7 @@ class PreviewClient(nagiosplugin.Resource):
             raise nagiosplugin.CheckError(str(e)) from None
         except OSError as e:
             _log.debug("internal error", exc_info=True)
-            where = f": {e.filename}" if e.filename else ""
-            raise nagiosplugin.CheckError(f"{e.strerror or e}{where}") from None
+            raise nagiosplugin.CheckError(os_error_line(e, self.request)) from None
         elapsed = round(time.monotonic() - self.started, 3)
         time_metric = nagiosplugin.Metric("time", elapsed, "s", min=0, context="perfdata")
         if not isinstance(result, Outcome):  # a cleanup's outcome
@@ -273,13 +272,20 @@ class PreviewClientSummary(nagiosplugin.Summary):
         lines = [
             _clean(
                 f"{o.release.key} from {o.request.repository}: "
-                + ("installed now" if o.installed_now else "already installed")
+                + (
+                    "installed now"
+                    if o.installed_now
+                    else "nothing installed now"
+                    if o.status in (REFUSED, AWAITING_CONFIGURATION)
+                    else "already installed"
+                )
                 + f", status {o.status}"
                 + (", tags changed" if o.tags_changed else "")
             )
         ]
-        for t in o.tests:
-            line = f"test {t.name}: {t.verdict} in {t.seconds:.2f}s"
+        runs = [("configuration hook", o.hook)] if o.hook is not None else []
+        for what, t in runs + [("test", t) for t in o.tests]:
+            line = f"{what} {t.name}: {t.verdict} in {t.seconds:.2f}s"
             last = (t.output_tail.strip().splitlines() or [""])[-1]
             if not t.ok and last:
                 line += f"; last output: {last[:200]}"

@@ -35,8 +35,16 @@ API
     (SIGTERM, or SIGKILL, to the listener and wait for it: **open sessions live on**, as with
     a real server), ``start()`` (again, same port and host key; it rewrites ``sshd_config``
     from ``port``, and raises :class:`PortClash` when someone took the port meanwhile),
-    ``running``, ``pid``, ``end_sessions()`` (kill every process the server spawned: the
-    connections it was serving drop, a "network cut" mid-transfer), ``log()`` (the server's
+    ``running``, ``pid``, ``env`` (more ``SetEnv`` variables for its sessions, e.g. a
+    ``BASH_ENV`` script that the remote shell reads before every command: a "compromised"
+    shell), ``force_command`` (a ``ForceCommand`` script that every session runs instead of
+    the client's command, given as ``SSH_ORIGINAL_COMMAND``: a compromised shell),
+    ``sftp_server`` (the ``Subsystem sftp`` command, ``internal-sftp``; e.g.
+    ``/bin/sleep 100000`` for an SFTP server that never answers), both applied by the next
+    ``start()``, ``end_sessions()`` (kill every process the server spawned: the
+    connections it was serving drop, a "network cut" mid-transfer), ``session_commands()``
+    (the command lines of the processes it spawned, e.g. to wait for a session's command to
+    start), ``log()`` (the server's
     stderr, kept across restarts; ``LogLevel ERROR``, so it is empty while all goes well);
     paths: ``host_key``, ``config``, ``log_file``, ``authorized_keys`` (the client identity's
     public key; empty it for an "authentication refused").
@@ -284,6 +292,13 @@ class SshSite:
     dir: Path
     root: Path
     host_key_pub: str
+    #: More ``SetEnv`` variables for the sessions (applied by the next :meth:`start`).
+    env: dict[str, str] = field(default_factory=dict)
+    #: The ``Subsystem sftp`` command (applied by the next :meth:`start`).
+    sftp_server: str = "internal-sftp"
+    #: A ``ForceCommand`` (applied by the next :meth:`start`): every session runs it instead,
+    #: the client's command in ``SSH_ORIGINAL_COMMAND`` (a stand-in for a compromised shell).
+    force_command: str = ""
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _orphans: set[tuple[int, int]] = field(default_factory=set, init=False, repr=False)
     _log_offset: int = field(default=0, init=False, repr=False)
@@ -330,6 +345,13 @@ class SshSite:
     def write_config(self, per_source: bool) -> None:
         """``sshd_config`` for the current port (:meth:`start` writes it again)."""
         d = self.dir
+        env = {"PPS_CACHE_DIR": str(d / "pps-cache"),
+               "PPS_BUNDLE_CACHE": str(d / "pps-bundle-cache"), **self.env}  # fmt: skip
+        for key, value in env.items():
+            _check_path(Path(value))
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"environment variable name {key!r}")
+        _check_path(Path(self.sftp_server.replace(" ", "")))
         lines = [
             f"ListenAddress {HOST}:{self.port}",
             f"HostKey {d / 'hostkey'}",
@@ -340,7 +362,7 @@ class SshSite:
             "PasswordAuthentication no",
             "KbdInteractiveAuthentication no",
             "PermitRootLogin prohibit-password",
-            "Subsystem sftp internal-sftp",
+            f"Subsystem sftp {self.sftp_server}",
             "LogLevel ERROR",
             "MaxStartups 100:30:200",
             "MaxSessions 20",
@@ -349,8 +371,11 @@ class SshSite:
             "UseDNS no",
             "X11Forwarding no",
             # the probes this site runs keep their caches here, not in the machine's /var/cache
-            f"SetEnv PPS_CACHE_DIR={d / 'pps-cache'} PPS_BUNDLE_CACHE={d / 'pps-bundle-cache'}",
+            "SetEnv " + " ".join(f"{key}={value}" for key, value in env.items()),
         ]
+        if self.force_command:
+            _check_path(Path(self.force_command))
+            lines.append(f"ForceCommand {self.force_command}")
         if per_source:
             lines.append("PerSourceMaxStartups none")
         self.config.write_text("\n".join(lines) + "\n")
@@ -411,6 +436,17 @@ class SshSite:
         self._collect_sessions()
         self._signal(kill)
         self._reap()
+
+    def session_commands(self) -> list[str]:
+        """The command lines (arguments joined by spaces) of the processes the running server
+        spawned: its connections and what they run."""
+        if self._proc is None or self._proc.poll() is not None:
+            return []
+        found = []
+        for pid, _ in _descendants(self._proc.pid):
+            with contextlib.suppress(OSError):
+                found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" "))
+        return [line.decode(errors="replace").strip() for line in found]
 
     def end_sessions(self) -> None:
         """Kill every process the server spawned (connections being served, their commands),

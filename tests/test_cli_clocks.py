@@ -37,6 +37,7 @@ def test_show_prints_each_step_against_its_budget_in_working_time(
     grid: Grid, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _create(grid, monkeypatch, "2026-03-02T09:00:00Z")  # Monday
+    assert grid.invoke("push", "tool", "1.0", "--site", "ALPHA").exit_code == 0  # live there
     _at(monkeypatch, "2026-03-02T15:00:00Z")
     grid.ok("release", "verify", "tool", "1.0")
     _at(monkeypatch, "2026-03-03T10:00:00Z")
@@ -121,6 +122,7 @@ def test_the_staged_rollout_has_a_grace_period_before_it_is_overdue(
     grid: Grid, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _create(grid, monkeypatch, "2026-03-02T09:00:00Z")
+    assert grid.invoke("push", "tool", "1.0", "--site", "ALPHA").exit_code == 0  # live there
     grid.ok("release", "verify", "tool", "1.0")
     grid.ok("release", "accept", "tool", "1.0", "--site", "ALPHA")
 

@@ -43,6 +43,13 @@ def _at(monkeypatch: pytest.MonkeyPatch, when: str) -> None:
     monkeypatch.setenv("PPS_NOW", when)
 
 
+def _push(grid: Grid, *sites: str, version: str = "1.0") -> None:
+    """The release live at *sites* (an early adopter accepts only what is live at its site)."""
+    for site in sites:
+        result = grid.invoke("push", "tool", version, "--site", site)
+        assert result.exit_code == 0, result.output
+
+
 def test_a_release_walks_from_create_to_production_with_every_step_on_record(
     grid: Grid, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -50,6 +57,7 @@ def test_a_release_walks_from_create_to_production_with_every_step_on_record(
     repo = grid.root / "repo"
     assert (repo / "unverified/tool/1.0/tool-1.0.tar.gz").is_file()
     serial = _index(grid)["serial"]
+    _push(grid, "ALPHA", "BRAVO")
 
     _at(monkeypatch, "2026-03-02T15:00:00Z")
     verified = grid.invoke("release", "verify", "tool", "1.0")
@@ -97,10 +105,12 @@ def test_a_release_walks_from_create_to_production_with_every_step_on_record(
     assert second.output == (
         "tool 1.0: BRAVO done (warning, 0.5PD); every accepting site is done\n"
     )
-    assert closed.output == (
-        "tool 1.0: rolling-out -> closed-success (files and release notes in "
-        "production/tool/1.0/)\n"
+    assert closed.exit_code == 0, closed.output
+    assert closed.stdout.splitlines()[0] == (
+        "tool 1.0: rolling-out -> closed-success (files and release notes in production/tool/1.0/)"
     )
+    assert closed.stdout.splitlines()[-1] == "2/2 site(s) told to retire tool 1.0"
+    assert "VO-dteam-PPS-tool-1.0" not in grid.tags("ALPHA", "dteam")
     assert _events(grid) == [
         ("certified", "certified", "", "rm-alice"),
         ("unverified", "unverified", "", "rm-alice"),
@@ -206,6 +216,7 @@ def test_an_illegal_step_is_one_line_exit_2_and_changes_nothing(
     grid: Grid, steps: list[list[str]], command: list[str], message: str
 ) -> None:
     _create(grid)
+    _push(grid, "ALPHA")
     for step in steps:
         grid.ok("release", *step)
     before = (_index(grid), _events(grid))
@@ -238,6 +249,7 @@ def test_a_committed_early_adopter_is_recorded_as_such(grid: Grid) -> None:
     )
     grid.config.write_text(text)
     _create(grid)
+    _push(grid, "BRAVO")
     grid.ok("release", "verify", "tool", "1.0")
 
     result = grid.invoke("release", "accept", "tool", "1.0", "--site", "BRAVO")
@@ -253,6 +265,7 @@ def test_a_committed_early_adopter_is_recorded_as_such(grid: Grid) -> None:
 
 def test_close_with_force_records_the_reason_and_the_sites_left_open(grid: Grid) -> None:
     _create(grid)
+    _push(grid, "ALPHA")
     grid.ok("release", "verify", "tool", "1.0")
     grid.ok("release", "accept", "tool", "1.0", "--site", "ALPHA")
 
@@ -284,9 +297,10 @@ def test_a_rejection_at_verification_removes_the_files_and_withdraws_the_tags(
 
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == (
-        "tool 1.0: unverified -> rejected (withdrawn, files removed; the sites retire it)"
+        "tool 1.0: unverified -> rejected (withdrawn, files removed)"
     )
-    assert "ALPHA    OK" in result.output
+    assert "ALPHA  OK" in result.output  # told: the one site it was pushed to
+    assert "1/1 site(s) told to retire tool 1.0" in result.output
     assert "VO-dteam-PPS-tool-1.0" not in grid.tags("ALPHA", "dteam")
     (entry,) = _index(grid)["releases"]
     assert entry["withdrawn"] is True
@@ -312,7 +326,7 @@ def test_closing_with_reject_withdraws_the_release_at_the_sites(grid: Grid) -> N
 
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0] == (
-        "tool 1.0: rolling-out -> closed-reject (withdrawn, files removed; the sites retire it)"
+        "tool 1.0: rolling-out -> closed-reject (withdrawn, files removed)"
     )
     assert "VO-dteam-PPS-tool-1.0" not in grid.tags("ALPHA", "dteam")
     assert not (grid.root / "repo/staged-rollout/tool").exists()
@@ -407,7 +421,7 @@ def test_a_store_of_the_landed_pps_is_migrated_with_its_outcomes_kept(grid: Grid
     assert (alpha["state"], alpha["at"]) == ("OK", "2026-01-01T00:00:30Z")
     assert verified.exit_code == 0, verified.output
     db = sqlite3.connect(store)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
     assert [r[0] for r in db.execute("SELECT kind FROM event ORDER BY id")] == [
         "certified", "unverified", "verify",
     ]  # fmt: skip
@@ -426,7 +440,7 @@ def test_a_store_written_by_a_newer_pps_is_refused_and_left_as_it_is(grid: Grid)
 
     assert result.exit_code == 2
     assert result.output == (
-        f"Error: state store {store} was written by a newer pps (schema 99, this pps knows 3): "
+        f"Error: state store {store} was written by a newer pps (schema 99, this pps knows 4): "
         "upgrade pps; the store is left as it is\n"
     )
     assert store.read_bytes() == before
@@ -444,6 +458,7 @@ def test_two_processes_moving_the_same_release_at_once_never_lose_a_step(grid: G
     rounds = 6
     for n in range(rounds):
         _create(grid, f"1.{n}")
+        _push(grid, "ALPHA", "BRAVO", version=f"1.{n}")
     with ThreadPoolExecutor(max_workers=2) as pool:
         for n in range(rounds):
             v = f"1.{n}"

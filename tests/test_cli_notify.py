@@ -56,6 +56,7 @@ def _create(grid: Grid, *extra: str) -> None:
 
 
 def _to_close(grid: Grid) -> None:
+    assert grid.invoke("push", "tool", "1.0", "--site", "ALPHA").exit_code == 0  # live there
     grid.ok("release", "accept", "tool", "1.0", "--site", "ALPHA")
     grid.ok("release", "report", "tool", "1.0", "--site", "ALPHA", "--outcome", "success",
         "--effort", "4PH", "--notes", "300 jobs")  # fmt: skip
@@ -66,6 +67,7 @@ def test_a_preview_start_broadcasts_and_invites_each_bug_reporter_to_verify(
 ) -> None:
     _configure(grid, smtp_server.port)
     _create(grid, "--bug", BUG)
+    assert grid.invoke("push", "tool", "1.0").exit_code == 0  # live at every site
 
     result = grid.invoke("release", "verify", "tool", "1.0")
 
@@ -83,8 +85,11 @@ def test_a_preview_start_broadcasts_and_invites_each_bug_reporter_to_verify(
     assert broadcast.message["Subject"] == "[pps] tool 1.0 is in preview (staged rollout)"
     assert broadcast.message["X-PPS-Release"] == "tool 1.0"
     body = broadcast.body
-    assert "Sites: ALPHA, BRAVO, CHARLIE, DELTA\n" in body
+    assert ("Live at 2026-03-02T09:00:00Z (installed beside production, its local tests "
+            "passed): ALPHA, BRAVO, CHARLIE, DELTA\n") in body  # fmt: skip
     assert ('  Requirements = Member("VO-dteam-PPS-tool-1.0", '
+            "other.GlueHostApplicationSoftwareRunTimeEnvironment);\n") in body  # fmt: skip
+    assert ('  Requirements = Member("VO-vo.neugrid.eu-PPS-tool-1.0", '
             "other.GlueHostApplicationSoftwareRunTimeEnvironment);\n") in body  # fmt: skip
     assert "Feedback: https://pps.example.org/feedback/tool\n" in body
     assert personal.recipients == ["alice@example.org"]

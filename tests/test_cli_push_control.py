@@ -198,10 +198,11 @@ def test_remove_asks_before_it_withdraws_anything(grid: Grid) -> None:
     _release(grid)
 
     result = CliRunner().invoke(cli, ["--config", str(grid.config), "remove", "tool", "1.0"],
-                                input="\n")  # no --yes, and "no" is the default  # fmt: skip
+                                input="\n")  # no --yes, and no terminal to ask on  # fmt: skip
 
-    assert result.exit_code == 1
-    assert "nothing withdrawn" in result.output
+    assert result.exit_code == 2
+    assert result.output == ("Error: pps remove asks before it withdraws tool 1.0 and there is "
+                             "no terminal to ask on: pass --yes\n")  # fmt: skip
     index = json.loads((grid.root / "repo" / "index.json").read_text())
     assert index["releases"][0]["withdrawn"] is False
 
@@ -283,7 +284,9 @@ def test_a_store_written_by_the_landed_pps_is_migrated_and_kept(grid: Grid) -> N
     alpha = next(o for o in json.loads(result.output) if o["site"] == "ALPHA")
     assert (alpha["state"], alpha["summary"], alpha["at"]) == ("OK", "verified",
                                                                "2026-01-01T00:00:30Z")  # fmt: skip
-    assert sqlite3.connect(store).execute("PRAGMA user_version").fetchone()[0] == 3
+    from distributor.state import SCHEMA_VERSION
+
+    assert sqlite3.connect(store).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_status_checks_the_names_it_is_given(grid: Grid) -> None:

@@ -80,7 +80,8 @@ def test_existing_release_is_never_overwritten(grid):
         (["release", "create", "tool", "1.0", "--from", "{src}", "--class", "bc-client",
           "--type", "minor", "--test", "no-equals"], "NAME=COMMAND"),
         (["release", "create", "tool", "1.0", "--from", "{src}", "--class", "bc-client",
-          "--type", "minor", "--notes-url", "javascript:alert(1)"], "must start with https://"),
+          "--type", "minor", "--notes-url", "javascript:alert(1)"],
+         "must be an http(s) URL with a host"),
     ],
     ids=["bad-component", "bad-version", "missing-from", "bad-class", "bad-test", "bad-url"],
 )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
+import io
 import json
 import os
 import re
@@ -168,7 +169,7 @@ def test_bundled_code_parses_as_python_3_9_and_imports_nothing_outside_the_bundl
     }
     assert offenders == {}
     assert imports["__main__.py"] == {
-        "os", "sys", "probes", "py_compile", "shutil", "tempfile", "zipfile", "zlib",
+        "gc", "os", "sys", "probes", "py_compile", "shutil", "tempfile", "zipfile", "zlib",
     }  # fmt: skip
 
 
@@ -368,3 +369,51 @@ def test_the_bundle_unpacks_itself_once_into_a_private_cache_and_runs_from_it(
     assert "FROM THE CACHE:" in cached.stdout
     assert unsafe.returncode == 0
     assert "Install, test and tag" in unsafe.stdout
+
+
+def test_a_cached_run_reads_the_bundles_zip_directory_not_the_whole_bundle(
+    tmp_path: Path, bundle: Path
+) -> None:
+    strace = require("strace", "strace")
+    python = require(SYSTEM_PYTHON, "python3")
+    cache = tmp_path / "cache"
+    assert run_bundle(bundle, "--help", cache=cache).returncode == 0  # unpacks, compiles
+    trace = tmp_path / "trace"
+
+    proc = subprocess.run(
+        [strace, "-qq", "-y", "-e", "trace=read,pread64", "-o", str(trace),
+         python, "-I", "-S", str(bundle), "--help"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env=dict(os.environ, PPS_BUNDLE_CACHE=str(cache)),
+    )  # fmt: skip
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: check_preview_client")
+    pattern = rf"^p?read(?:64)?\(\d+<{re.escape(str(bundle))}>, .*\) = (\d+)$"
+    read = sum(int(n) for n in re.findall(pattern, trace.read_text(), re.MULTILINE))
+    assert 0 < read < bundle.stat().st_size // 4
+
+
+def test_a_bundle_with_other_content_never_runs_from_the_cache_of_the_first(
+    tmp_path: Path, bundle: Path
+) -> None:
+    cache = tmp_path / "cache"
+    assert run_bundle(bundle, "--help", cache=cache).returncode == 0
+    (first,) = cache.iterdir()
+    other = tmp_path / "other.pyz"
+    with zipfile.ZipFile(bundle) as src:
+        entries = [(info, src.read(info)) for info in src.infolist()]
+    out = io.BytesIO()
+    out.write(bundle.read_bytes()[: bundle.read_bytes().index(b"PK\x03\x04")])  # the shebang
+    with zipfile.ZipFile(out, "w") as dst:
+        for info, data in entries:
+            if info.filename == "probes/check_preview_client.py":  # same length, other text
+                data = data.replace(b"Install, test and tag", b"INSTALL, TEST AND TAG")
+            dst.writestr(info, data)
+    other.write_bytes(out.getvalue())
+
+    proc = run_bundle(other, "--help", cache=cache)
+
+    assert proc.returncode == 0, proc.stderr
+    assert "INSTALL, TEST AND TAG" in proc.stdout
+    assert [p.name for p in cache.iterdir()] != [first.name]  # its own cache, the old one gone

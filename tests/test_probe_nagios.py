@@ -3,117 +3,56 @@
 A throw-away nagios4 (Debian's nagios4-core) runs in a temp dir with one-second intervals, on
 the objects ``pps nagios-config`` writes for a local site that has its own site file: one
 service for a release whose local test passes, one whose test fails, the cleanup, and the
-publication check against a real slapd BDII.  What a site admin sees in Nagios is asserted from
+publication check against a real slapd BDII; and for a site without a site file, in pull and in
+push mode, whose checks must reach OK too (the inventory's values, not a file that is not
+there).  Whether a site has its own site file is asked through its transport: a local root, a
+real sshd, a port where nobody answers.  What a site admin sees in Nagios is asserted from
 ``status.dat``.
 """
 
 from __future__ import annotations
 
-import subprocess
+import shutil
 import sys
-import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
-from tests import bdii_helpers
+from tests import bdii_helpers, sshd_helpers
 from tests.bdii_helpers import Slapd
-from tests.grid import Grid, write
+from tests.grid import Grid
+from tests.nagios_helpers import (
+    NAGIOS,
+    main_config,
+    pull_mode,
+    releases,
+    running,
+    site_file,
+    verify,
+    wait_for_checks,
+)
 from tests.realparts import require
 
 slapd = bdii_helpers.slapd
 slapd_factory = bdii_helpers.slapd_factory
-
-NAGIOS = "/usr/sbin/nagios4"
-
-
-def parse_status(path: Path) -> dict[str, dict[str, str]]:
-    """servicestatus blocks of status.dat, keyed by service_description."""
-    services: dict[str, dict[str, str]] = {}
-    block: dict[str, str] | None = None
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line == "servicestatus {":
-            block = {}
-        elif line == "}" and block is not None:
-            services[block.get("service_description", "")] = block
-            block = None
-        elif block is not None and "=" in line:
-            key, _, value = line.partition("=")
-            block[key] = value
-    return services
+ssh_testbed_factory = sshd_helpers.ssh_testbed_factory
 
 
-def main_config(run: Path, objects: Path) -> Path:
-    (run / "checkresults").mkdir(parents=True, exist_ok=True)
-    cfg = run / "nagios.cfg"
-    cfg.write_text(
-        textwrap.dedent(f"""\
-        log_file={run}/nagios.log
-        cfg_file={objects}
-        object_cache_file={run}/objects.cache
-        precached_object_file={run}/objects.precache
-        status_file={run}/status.dat
-        status_update_interval=1
-        command_file={run}/nagios.cmd
-        check_external_commands=1
-        lock_file={run}/nagios.lock
-        temp_file={run}/nagios.tmp
-        temp_path={run}
-        check_result_path={run}/checkresults
-        query_socket={run}/nagios.qh
-        state_retention_file={run}/retention.dat
-        retain_state_information=0
-        nagios_user=root
-        nagios_group=root
-        interval_length=1
-        max_service_check_spread=1
-        service_inter_check_delay_method=n
-        check_workers=1
-        check_for_updates=0
-        enable_notifications=0
-        use_syslog=0
-        log_rotation_method=n
-        illegal_macro_output_chars=`~$&|'"<>
-        """)
+def host_variables(text: str, name: str) -> dict[str, str]:
+    """The directives of host *name*'s definition in *text*."""
+    for block in text.split("define host {\n")[1:]:
+        pairs = dict(line.strip().split(None, 1) for line in block.split("\n}")[0].splitlines())
+        if pairs.get("host_name") == name:
+            return pairs
+    raise AssertionError(f"no host {name} in {text}")
+
+
+def inventory_values(root: str, vos: tuple[str, ...] = ("dteam",), name: str = "alpha") -> str:
+    return (
+        f"--no-site-config --preview-root {root}/opt/pps/preview --info-dir "
+        f"{root}/opt/glite/var/info --subcluster ce.{name}.test --profile-d {root}/etc/profile.d"
+        + "".join(f" --vo {vo}" for vo in vos)
     )
-    return cfg
-
-
-def verify(nagios: str, cfg: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([nagios, "-v", str(cfg)], capture_output=True, text=True)
-
-
-def site_file(grid: Grid, name: str, vos: str = '["dteam"]') -> None:
-    root = grid.site_root(name)
-    write(
-        root / "etc/pps/site.toml",
-        f"""\
-        vos = {vos}
-        subcluster = "ce.{name.lower()}.test"
-        preview_root = "{root}/opt/pps/preview"
-        info_dir = "{root}/opt/glite/var/info"
-        profile_d = "{root}/etc/profile.d"
-        """,
-    )
-
-
-def pull_mode(grid: Grid) -> None:
-    """The repository gets a URL (here a directory): the services read it on their own."""
-    text = grid.config.read_text()
-    repo = grid.root / "repo"
-    grid.config.write_text(text.replace('path = "repo"\n', f'path = "repo"\nurl = "{repo}"\n', 1))
-
-
-def releases(grid: Grid) -> None:
-    for component, wanted in (("good", "1.0"), ("bad", "9.9")):
-        src = grid.source(component)
-        result = grid.invoke(
-            "release", "create", component, "1.0", "--from", str(src), "--class", "bc-client",
-            "--type", "revision", "--test", f"runs=tool | grep -q {wanted}",
-        )  # fmt: skip
-        assert result.exit_code == 0, result.output
 
 
 @pytest.fixture
@@ -132,11 +71,17 @@ def test_the_generated_objects_are_accepted_by_nagios_alone(grid: Grid, nagios: 
     assert result.exit_code == 0, result.output
     text = objects.read_text()
     assert "service_description  pps good 1.0" in text
-    assert "--site-config $_HOSTSITE_CONFIG$ --timeout 50" in text
-    assert f"_SITE_CONFIG  {grid.site_root('ALPHA')}/etc/pps/site.toml" in text
     assert (
-        "service_description  pps cleanup" not in text
-    )  # push mode: no repository URL to clean up against
+        " $_HOSTPPS_SITE$ --timeout 50 --component $ARG1$ --version $ARG2$ --repository $ARG3$\n"
+        in text
+    )
+    for name in ("ALPHA", "DELTA"):  # each has its own site file: the host names it
+        assert host_variables(text, name)["_PPS_SITE"] == (
+            f"--site-config {grid.site_root(name)}/etc/pps/site.toml"
+        )
+    # push mode: no repository URL to clean up against, and the file says why
+    assert "service_description  pps cleanup" not in text
+    assert "# push-mode site when a push says so ('pps remove', a rejection): that push\n" in text
     check = verify(nagios, main_config(tmp_path / "run", objects))
     assert check.returncode == 0, check.stdout
     assert "Total Errors:   0" in check.stdout
@@ -155,9 +100,12 @@ def test_the_publication_service_is_accepted_by_nagios_alone(grid: Grid, nagios:
     text = objects.read_text()
     publication = Path(sys.executable).with_name("check_preview_publication")
     assert (
-        f"command_line  {publication} --site-config $_HOSTSITE_CONFIG$ --timeout 30 "
+        f"command_line  {publication} $_HOSTPPS_PUBLICATION$ --timeout 30 "
         "--bdii ldap://bdii.example.org:2170\n"
     ) in text
+    assert host_variables(text, "ALPHA")["_PPS_PUBLICATION"] == (
+        f"--site-config {grid.site_root('ALPHA')}/etc/pps/site.toml"
+    )
     assert "service_description  pps publication\n" in text
     assert "check_command        pps-check-preview-publication\n" in text
     check = verify(nagios, main_config(tmp_path / "run", objects))
@@ -171,16 +119,20 @@ def test_the_publication_service_is_accepted_by_nagios_alone(grid: Grid, nagios:
     [
         (["--bdii", "ldap://localhost:2170"],
          "a BDII is only asked by the publication service: add --publication"),
-        (["--publication", "--bdii", "ldap://localhost"],
-         "bdii 'ldap://localhost' is not ldap://HOST:PORT (a site BDII: ldap://localhost:2170)"),
+        (["--publication", "--bdii", "ldaps://bdii.example.org:2170"],
+         "BDII URL 'ldaps://bdii.example.org:2170': check_preview_publication asks a BDII over "
+         "ldap:// only (use ldap://HOST:PORT)"),
         (["--publication", "--bdii", "ldap://a:1;rm"],
-         "bdii 'ldap://a:1;rm' is not ldap://HOST:PORT (a site BDII: ldap://localhost:2170)"),
+         "BDII URL 'ldap://a:1;rm' is not valid: Port could not be cast to integer value as "
+         "'1;rm' (use ldap://HOST:PORT)"),
+        (["--publication", "--bdii", "ldap://a&b:2170"],
+         "BDII URL 'ldap://a&b:2170' is not valid: 'a&b' is not a host name or IP address"),
         (["--publication", "--publication-probe", "check_preview_publication"],
          "publication probe 'check_preview_publication' must be an absolute path"),
         (["--publication-probe", "/usr/local/bin/check_preview_publication"],
          "a publication probe is only run by the publication service: add --publication"),
     ],
-    ids=["bdii-without-publication", "no-port", "command-injection", "relative",
+    ids=["bdii-without-publication", "ldaps", "command-injection", "host-injection", "relative",
          "probe-without-publication"],
 )  # fmt: skip
 def test_bad_publication_options_are_refused(grid: Grid, args: list[str], message: str):
@@ -188,6 +140,14 @@ def test_bad_publication_options_are_refused(grid: Grid, args: list[str], messag
 
     assert result.exit_code == 2
     assert result.output == f"Error: {message}\n"
+
+
+def test_a_bdii_without_a_port_gets_the_ldap_default(grid: Grid):
+    result = grid.invoke("nagios-config", "--site-file", "absent", "--publication", "--bdii",
+                         "ldap://BDII.example.org")  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert " --bdii ldap://bdii.example.org:389\n" in result.output
 
 
 def test_a_probe_path_nagios_could_not_run_is_refused(grid: Grid):
@@ -209,33 +169,11 @@ def running_nagios(grid: Grid, nagios: str, tmp_path: Path, slapd: Slapd):
     result = grid.invoke("nagios-config", "--site", "ALPHA", "--publication", "--bdii",
                          slapd.url, "--out", str(objects))  # fmt: skip
     assert result.exit_code == 0, result.output
-    run = tmp_path / "run"
-    cfg = main_config(run, objects)
+    cfg = main_config(tmp_path / "run", objects)
     check = verify(nagios, cfg)
     assert check.returncode == 0, check.stdout
-    proc = subprocess.Popen([nagios, str(cfg)], cwd=run, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        yield run / "status.dat"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def wait_for_checks(status: Path, names: set[str], timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    services: dict = {}
-    while time.monotonic() < deadline:
-        if status.exists():
-            services = parse_status(status)
-            if all(services.get(n, {}).get("has_been_checked") == "1" for n in names):
-                return services
-        time.sleep(0.3)
-    pytest.fail(f"Nagios did not check {sorted(names)} within {timeout}s: {services}")
+    with running(nagios, cfg) as status:
+        yield status
 
 
 def test_nagios_runs_the_probe_and_shows_ok_for_a_passing_release_and_critical_for_a_failing_one(
@@ -276,3 +214,140 @@ def test_a_probe_timeout_nagios_would_cut_short_is_refused(grid: Grid):
     )
     assert grid.invoke("nagios-config", "--probe-timeout", "600",
                        "--nagios-check-timeout", "660").exit_code == 0  # fmt: skip
+
+
+# ------------------------------------------------------------ what the site really has
+def test_a_site_without_a_site_file_is_given_the_inventorys_values(grid: Grid):
+    site_file(grid, "DELTA")
+
+    result = grid.invoke("nagios-config", "--publication")
+
+    assert result.exit_code == 0, result.output
+    alpha, bravo = (str(grid.site_root(n)) for n in ("ALPHA", "BRAVO"))
+    assert host_variables(result.output, "ALPHA")["_PPS_SITE"] == inventory_values(alpha)
+    assert host_variables(result.output, "BRAVO")["_PPS_SITE"] == inventory_values(
+        bravo, ("dteam", "vo.neugrid.eu"), "bravo"
+    )
+    assert host_variables(result.output, "ALPHA")["_PPS_PUBLICATION"] == (
+        f"--no-site-config --preview-root {alpha}/opt/pps/preview --info-dir "
+        f"{alpha}/opt/glite/var/info --subcluster ce.alpha.test --site ALPHA"
+    )
+    delta = host_variables(result.output, "DELTA")
+    assert delta["_PPS_SITE"] == f"--site-config {grid.site_root('DELTA')}/etc/pps/site.toml"
+
+
+@pytest.mark.parametrize("mode", ["pull", "push"])
+def test_nagios_shows_ok_for_a_site_without_a_site_file(
+    grid: Grid, nagios: str, tmp_path: Path, mode: str
+):
+    releases(grid)
+    if mode == "pull":
+        pull_mode(grid)
+    else:  # the incoming areas Nagios re-tests are the ones the pushes left
+        pushed = {c: grid.invoke("push", c, "1.0", "--site", "ALPHA") for c in ("good", "bad")}
+        assert pushed["good"].exit_code == 0, pushed["good"].output
+    objects = tmp_path / "pps.cfg"
+    result = grid.invoke("nagios-config", "--site", "ALPHA", "--out", str(objects))
+    assert result.exit_code == 0, result.output
+    cfg = main_config(tmp_path / "run", objects)
+    assert verify(nagios, cfg).returncode == 0
+
+    names = {"pps good 1.0", "pps bad 1.0"} | ({"pps cleanup"} if mode == "pull" else set())
+    with running(nagios, cfg) as status:
+        services = wait_for_checks(status, names)
+
+    good, bad = services["pps good 1.0"], services["pps bad 1.0"]
+    assert good["current_state"] == "0", good["plugin_output"]
+    assert good["plugin_output"] == (
+        "PREVIEW_CLIENT OK - good 1.0 verified at ce.alpha.test: 1/1 tests passed, tagged for dteam"
+    )
+    assert bad["current_state"] == "2", bad["plugin_output"]
+    if mode == "pull":
+        cleanup = services["pps cleanup"]
+        assert cleanup["current_state"] == "0", cleanup["plugin_output"]
+    assert "VO-dteam-PPS-good-1.0" in grid.tags("ALPHA", "dteam")
+
+
+def _ssh_site(grid: Grid, port: int, root: Path, known_hosts: Path, identity: str = "") -> None:
+    with grid.config.open("a") as f:
+        f.write(f"""
+[[sites]]
+name = "ECHO"
+partner = "none"
+vos = ["dteam"]
+transport = "ssh"
+host = "127.0.0.1"
+port = {port}
+user = "root"
+{f'identity = "{identity}"' if identity else ""}
+known_hosts = "{known_hosts}"
+connect_timeout = 5
+subcluster = "ce.echo.test"
+preview_root = "{root}/opt/pps/preview"
+info_dir = "{root}/opt/glite/var/info"
+profile_d = "{root}/etc/profile.d"
+site_config = "{root}/etc/pps/site.toml"
+""")
+
+
+def test_a_site_that_cannot_be_asked_fails_with_one_line_unless_told(grid: Grid, tmp_path: Path):
+    port = sshd_helpers.refused_port()
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    _ssh_site(grid, port, Path("/srv/echo"), known)
+    objects = tmp_path / "pps.cfg"
+
+    result = grid.invoke("nagios-config", "--site", "ECHO", "--out", str(objects))
+
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        "Error: site ECHO: cannot tell whether it has its own site file /srv/echo/etc/pps/site.toml"
+        f" (cannot connect to root@127.0.0.1:{port}: "
+    ), result.output
+    assert result.output.endswith(
+        "): give --site-file present or --site-file absent to write its objects without looking\n"
+    ), result.output
+    assert result.output.count("\n") == 1
+    assert not objects.exists()
+    told = {m: grid.invoke("nagios-config", "--site", "ECHO", "--site-file", m)
+            for m in ("absent", "present")}  # fmt: skip
+    assert told["absent"].exit_code == 0, told["absent"].output
+    assert host_variables(told["absent"].output, "ECHO")["_PPS_SITE"] == (
+        inventory_values("/srv/echo", name="echo")
+    )
+    assert host_variables(told["present"].output, "ECHO")["_PPS_SITE"] == (
+        "--site-config /srv/echo/etc/pps/site.toml"
+    )
+    assert host_variables(told["present"].output, "ECHO")["address"] == "127.0.0.1"
+
+
+def test_a_local_site_whose_root_is_missing_fails_with_one_line(grid: Grid):
+    shutil.rmtree(grid.site_root("ALPHA"))
+
+    result = grid.invoke("nagios-config", "--site", "ALPHA")
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: site ALPHA: cannot tell whether it has its own site file /etc/pps/site.toml (root "
+        f"{grid.site_root('ALPHA')} is not a directory): give --site-file present or --site-file "
+        "absent to write its objects without looking\n"
+    )
+
+
+def test_an_ssh_site_is_asked_whether_it_has_its_own_site_file(grid: Grid, ssh_testbed_factory):
+    bed = ssh_testbed_factory(["ECHO"])
+    echo = bed.site("ECHO")
+    _ssh_site(grid, echo.port, echo.root, bed.known_hosts, str(bed.identity))
+
+    without = grid.invoke("nagios-config", "--site", "ECHO")
+    site_file_at = echo.root / "etc/pps/site.toml"
+    site_file_at.parent.mkdir(parents=True)
+    site_file_at.write_text('vos = ["dteam"]\n')
+    with_file = grid.invoke("nagios-config", "--site", "ECHO")
+
+    assert without.exit_code == 0, without.output
+    assert host_variables(without.output, "ECHO")["_PPS_SITE"] == (
+        inventory_values(str(echo.root), name="echo")
+    )
+    assert with_file.exit_code == 0, with_file.output
+    assert host_variables(with_file.output, "ECHO")["_PPS_SITE"] == f"--site-config {site_file_at}"

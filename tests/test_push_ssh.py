@@ -42,6 +42,8 @@ class SshGrid:
         self.python = python
         self.config = root / "pps.toml"
         self.extra: dict[str, int] = {}
+        #: A site's own ``python`` (e.g. a hostile stand-in), else *python*.
+        self.pythons: dict[str, str] = {}
         root.mkdir(parents=True, exist_ok=True)
 
     def site_root(self, name: str) -> Path:
@@ -67,7 +69,7 @@ class SshGrid:
                 user = "root"
                 {f'identity = "{self.bed.identity}"' if identity else ""}
                 known_hosts = "{self.bed.known_hosts}"
-                python = "{self.python}"
+                python = "{self.pythons.get(name, self.python)}"
                 connect_timeout = {timeout}
                 subcluster = "ce.{name.lower()}.test"
                 preview_root = "{root}/opt/pps/preview"

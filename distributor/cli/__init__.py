@@ -19,6 +19,7 @@ import click
 
 from pps import __version__
 from pps.errors import AlreadyExists, BadInput, NotFound, PPSError
+from pps.text import printable
 
 if TYPE_CHECKING:
     from pps.inventory import Config
@@ -41,9 +42,9 @@ class PPSGroup(click.Group):
         try:
             return super().invoke(ctx)
         except (BadInput, NotFound, AlreadyExists) as e:
-            raise BadInputError(str(e)) from None
+            raise BadInputError(printable(str(e))) from None
         except PPSError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(printable(str(e))) from None
 
 
 #: Which module of this package defines each top-level command: a module is imported only when
@@ -128,11 +129,39 @@ class State:
             )
         return found
 
-    def store(self) -> Any:
+    def store(self, readonly: bool | None = None) -> Any:
+        """The state store; opened read-only (nothing written, no file created) for the
+        commands that only read and for every ``--dry-run`` (*readonly* None: decided from the
+        command being run, :data:`READ_ONLY_COMMANDS`)."""
         from distributor.state import StateStore
 
-        assert self.config.state_path is not None
-        return StateStore(self.config.state_path)
+        if self.config.state_path is None:
+            raise BadInputError(f"{self.config_path}: no state store configured")
+        if readonly is None:
+            readonly = _read_only_invocation()
+        return StateStore(self.config.state_path, readonly=readonly)
+
+
+#: The commands that only read the state store (``pps release list`` is ``"release list"``);
+#: any command run with ``--dry-run`` reads only too.
+READ_ONLY_COMMANDS = frozenset({
+    "status", "sites", "metrics", "release list", "release show", "release notes",
+    "notify queue", "feedback list", "pilot list",
+})  # fmt: skip
+
+
+def _read_only_invocation() -> bool:
+    """Whether the command being run (click's current context) only reads."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return False
+    if ctx.params.get("dry_run"):
+        return True
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names)) in READ_ONLY_COMMANDS
 
 
 pass_state = click.make_pass_decorator(State)
@@ -167,10 +196,17 @@ def cli(ctx: click.Context, config_path: str) -> None:
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    for row in (header, *rows):
-        cells = [str(c).ljust(w) for c, w in zip(row, widths)]
-        click.echo("  ".join(cells).rstrip())
+    """Print *rows* in columns under *header*; every cell is shown as printable text (what a
+    site, a server or a file said never reaches the terminal as control characters)."""
+    shown = [[printable(str(c)) for c in row] for row in (header, *rows)]
+    widths = [max(len(x) for x in col) for col in zip(*shown)]
+    for row in shown:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Print one line of text that may hold what a site or a server said, as printable text."""
+    click.echo(printable(text), err=err)
 
 
 def main() -> None:

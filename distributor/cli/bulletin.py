@@ -13,6 +13,7 @@ from distributor.cli import (
     cli,
     emit_json,
     pass_state,
+    say,
 )
 from pps.errors import ConfigError
 
@@ -48,9 +49,9 @@ def bulletin_build(state: State, out: Path, infosys_url: str | None, as_json: bo
         emit_json({"written": [str(p) for p in paths], "site_errors": errors, "warnings": warnings})
         return
     for message in warnings:
-        click.echo(f"warning: {message}", err=True)
+        say(f"warning: {message}", err=True)
     for name, err in sorted(errors.items()):
-        click.echo(f"warning: {name}: {err}", err=True)
+        say(f"warning: {name}: {err}", err=True)
     for p in paths:
         click.echo(f"wrote {p}")
 

@@ -21,18 +21,26 @@ def feedback() -> None:
 @feedback.command("add")
 @click.argument("component")
 @click.argument("version")
-@click.option("--from", "source", required=True, help="Who said it (a name or an address).")
+@click.option(
+    "--from", "source", required=True, metavar="ADDRESS",
+    help="Who said it: their mail address (local@domain), as the release notes credit it.",
+)  # fmt: skip
 @click.option("--text", required=True, help="What they said.")
 @click.option("--at", "at", metavar="TIME", help="When they said it (ISO 8601), not later.")
 @pass_state
 def feedback_add(state: State, component: str, version: str, source: str, text: str,
                  at: str | None) -> None:  # fmt: skip
-    """Record feedback on COMPONENT VERSION."""
+    """Record feedback on COMPONENT VERSION, from one user's mail address."""
     from distributor.cli.release import _rollout
-    from pps.errors import BadInput
+    from pps.errors import BadInput, ConfigError
+    from pps.settings import check_address
 
-    if not text.strip() or not source.strip():
-        raise BadInput("feedback needs --from and a --text that says something")
+    if not text.strip():
+        raise BadInput("feedback needs a --text that says something")
+    try:
+        source = check_address(source, "--from")
+    except ConfigError as e:
+        raise BadInput(f"{e}: feedback is recorded with the address of who gave it") from None
     with state.store() as store:
         said = {"from": source, "text": text}
         moved = _rollout(state, store).note(component, version, "feedback", said, why=text, at=at)

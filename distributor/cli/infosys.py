@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from distributor.cli import BadInputError, PPSGroup, State, cli, emit_json, pass_state, table
+from distributor.cli import (
+    BadInputError,
+    PPSGroup,
+    State,
+    cli,
+    emit_json,
+    pass_state,
+    say,
+    table,
+)
 from pps.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -54,8 +63,9 @@ def optional_config(state: State) -> Config | None:
 
 
 def warn_all(messages: list[str]) -> None:
+    """Each message as one ``warning:`` line on stderr, shown as printable text."""
     for message in messages:
-        click.echo(f"warning: {message}", err=True)
+        say(f"warning: {message}", err=True)
 
 
 @cli.group(cls=PPSGroup)

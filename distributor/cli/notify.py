@@ -19,16 +19,23 @@ def notify() -> None:
 
 
 @notify.command("queue")
-@click.option("--all", "show_all", is_flag=True, help="Also the mails already sent.")
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Also the mails already sent, and those dropped (no longer true).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the mails as JSON.")
 @pass_state
 def notify_queue(state: State, show_all: bool, as_json: bool) -> None:
     """List the mails not sent yet: queued (the server refused, was down or is not
-    configured) and held (to lists, about an embargoed release)."""
-    from distributor.notify import HELD, QUEUED, SENT, queue
+    configured) and held (to lists, about an embargoed release).  With --all also the sent
+    ones and the dropped ones: held mail that was no longer true when the embargo was lifted
+    (the preview's broadcast of a release that had left preview), never sent."""
+    from distributor.notify import DROPPED, HELD, QUEUED, SENT, queue
 
     with state.store() as store:
-        mails = queue(store, (QUEUED, HELD, SENT) if show_all else (QUEUED, HELD))
+        mails = queue(store, (QUEUED, HELD, SENT, DROPPED) if show_all else (QUEUED, HELD))
     if as_json:
         emit_json([m.to_dict() for m in mails])
         return

@@ -1,4 +1,5 @@
-"""``pps push``, ``pps status``, ``pps sites``: carry a release to its sites, see what happened."""
+"""``pps push``, ``pps status``, ``pps sites``, ``pps remove``: carry a release to its sites (or,
+once it has left preview, tell them to retire it), see what happened."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from distributor.cli import (
     cli,
     emit_json,
     pass_state,
+    say,
     table,
 )
 from pps.classes import UpdateClass
@@ -127,6 +129,13 @@ def push(
     (a WARNING site, e.g. one waiting for its configuration hook, is not), 1 otherwise, 130
     when interrupted.
 
+    A release no longer in preview (closed, rejected, withdrawn) is not installed: the push
+    tells every site it was pushed to that has not retired it yet (NOT TOLD in 'pps status')
+    to retire it: its tags go at once, its tree after the grace period.
+
+    --dry-run lists the sites and what the push would do there, and says which would fail
+    before the probe even starts (a local site whose root is missing): exit 1 then.
+
     \b
     Examples:
       pps push glite-UI 3.2.8-0
@@ -135,6 +144,10 @@ def push(
     from distributor.push import Stop, push_release, target_sites
 
     rel = state.repo.load().find(component, version)
+    if not rel.in_preview:
+        _push_retirement(state, rel, sites, force=force, dry_run=dry_run, as_json=as_json,
+                         parallel=parallel, timeout=timeout)  # fmt: skip
+        return
     targets = target_sites(state.config, rel, sites)
     if not targets:
         raise click.ClickException(
@@ -146,17 +159,9 @@ def push(
             done_ok = {o.site for o in store.latest(rel.component, rel.version) if o.state == "OK"}
         todo = [s for s in targets if s.name not in done_ok]
         if dry_run:
-            rows = [{"site": s.name, "transport": s.transport, "partner": s.partner.value,
-                     "push": s.name not in done_ok} for s in targets]  # fmt: skip
-            if as_json:
-                emit_json({"release": rel.to_dict(), "targets": rows})
-            else:
-                table(
-                    ("SITE", "TRANSPORT", "PARTNER", "PUSH"),
-                    [(s.name, s.transport, s.partner.value,
-                      "yes" if s.name not in done_ok else "no (already OK; --force)")
-                     for s in targets],
-                )  # fmt: skip
+            _dry_run(state, rel, targets,
+                     {s.name: "no (already OK; --force)" for s in targets if s.name in done_ok},
+                     as_json)  # fmt: skip
             return
         if not todo:
             click.echo(f"every targeted site is OK for {rel.key} already (--force to redo)")
@@ -181,13 +186,13 @@ def push(
         for o in report.outcomes:
             for line in o.output.splitlines():
                 if line.startswith("warning: "):
-                    click.echo(f"{o.site}: {line}", err=True)
+                    say(f"{o.site}: {line}", err=True)
         not_ok = [o for o in report.outcomes if o.state != "OK"]
         click.echo(f"{len(report.outcomes) - len(not_ok)}/{len(todo)} site(s) OK")
         if not_ok:
             click.echo("not OK:")
             for o in not_ok:
-                click.echo(f"  {o.site}: {o.state}: {o.summary}")
+                say(f"  {o.site}: {o.state}: {o.summary}")
         if report.stopped:
             left = ", ".join(report.not_started) or "none"
             click.echo(f"stopped early ({report.stopped}); not started: {left}")
@@ -195,6 +200,110 @@ def push(
         sys.exit(130)
     if any(o.state != "OK" for o in report.outcomes) or report.not_started:
         sys.exit(1)
+
+
+def _dry_run(state: State, rel: Any, targets: list[Any], skipped: dict[str, str],
+             as_json: bool, doing: str = "yes") -> None:  # fmt: skip
+    """What a push would do at each site (*skipped*: the sites it leaves, and why), and which
+    sites would fail before the probe starts (exit 1 when one would)."""
+    from distributor.push import local_site_problem
+
+    problems = {s.name: local_site_problem(s) for s in targets}
+    if as_json:
+        emit_json({"release": rel.to_dict(), "targets": [
+            {"site": s.name, "transport": s.transport, "partner": s.partner.value,
+             "push": s.name not in skipped, "action": "retire" if doing == "retire" else "install",
+             "problem": problems[s.name]} for s in targets]})  # fmt: skip
+    else:
+        table(("SITE", "TRANSPORT", "PARTNER", "PUSH", "NOTE"),
+              [(s.name, s.transport, s.partner.value, skipped.get(s.name, doing),
+                f"would fail: {problems[s.name]}" if problems[s.name] else "")
+               for s in targets])  # fmt: skip
+    bad = [s.name for s in targets if problems[s.name] and s.name not in skipped]
+    if bad:
+        if not as_json:
+            click.echo(f"{len(bad)} site(s) would fail: {', '.join(bad)} (root missing: create "
+                       f"it, or fix 'root' in {state.config.path})")  # fmt: skip
+        sys.exit(1)
+
+
+def _push_retirement(
+    state: State,
+    rel: Any,
+    names: tuple[str, ...],
+    *,
+    force: bool,
+    dry_run: bool,
+    as_json: bool,
+    parallel: int,
+    timeout: float,
+) -> None:
+    """``pps push`` of a release that has left preview: tell the sites to retire it."""
+    from distributor.lifecycle import load_history, sites_to_tell
+    from distributor.push import target_sites
+
+    with state.store() as store:
+        lifecycle = load_history(store, rel).state
+        todo = sites_to_tell(state.config, store, rel, names, force=force)
+        if dry_run:
+            latest = {o.site for o in store.latest(rel.component, rel.version)}
+            chosen = {s.name for s in todo}
+            targets = {s.name for s in target_sites(state.config, rel)}
+            shown = [s for s in state.config.sites
+                     if s.name in chosen or s.name in latest or s.name in targets]  # fmt: skip
+            skipped = {s.name: ("no (retired already; --force)" if s.name in latest
+                                else "no (never pushed: nothing to retire)")
+                       for s in shown if s.name not in chosen}  # fmt: skip
+            _dry_run(state, rel, shown, skipped, as_json, doing="retire")
+            return
+        if not todo:
+            click.echo(f"every site {rel.key} was pushed to has retired it ({lifecycle}; "
+                       "--force tells them again)")  # fmt: skip
+            return
+        report = retire_at_sites(state, store, rel, todo, as_json=as_json, parallel=parallel,
+                                 timeout=timeout)  # fmt: skip
+    if report.stopped == "interrupted":
+        sys.exit(130)
+    if not_told(report):
+        sys.exit(1)
+
+
+def retire_at_sites(state: State, store: Any, rel: Any, sites: list[Any], *, as_json: bool,
+                    show: bool = True, parallel: int = 16, timeout: float = 120.0,
+                    probe_extra: tuple[str, ...] = ()) -> Any:  # fmt: skip
+    """Tell *sites* that *rel* left preview (a push of its one-release index saying so, which
+    replaces what their incoming area holds): they withdraw its tags at once and remove the
+    tree after their grace period.  Prints the outcomes (a JSON object with *as_json*; nothing
+    but the progress unless *show*); the push's report."""
+    from distributor.push import Stop, push_release
+
+    click.echo(f"telling {len(sites)} site(s) to retire {rel.key} (no longer in preview)",
+               err=True)  # fmt: skip
+    stop = Stop()
+    _stop_on_signals(stop)
+    progress = _Progress(len(sites))
+    report = push_release(
+        state.repo, rel, sites, store, parallel=parallel, timeout=timeout,
+        on_outcome=progress.finish, on_start=progress.start,
+        signing_key=state.config.signing_key, stop=stop, withdraw=True,
+        probe_extra=list(probe_extra),
+    )  # fmt: skip
+    progress.end()
+    if not show:
+        return report
+    if as_json:
+        emit_json({"release": rel.to_dict(), "outcomes": [asdict(o) for o in report.outcomes],
+                   "not_started": report.not_started, "stopped": report.stopped})  # fmt: skip
+    else:
+        table(("SITE", "STATE", "SUMMARY"), [(o.site, o.state, o.summary) for o in report.outcomes])
+        told = [o for o in report.outcomes if o.retired]
+        click.echo(f"{len(told)}/{len(sites)} site(s) told to retire {rel.key}")
+    return report
+
+
+def not_told(report: Any) -> list[str]:
+    """The sites a retirement push did not reach (or whose probe did not retire it)."""
+    return [o.site for o in report.outcomes if not o.retired] + list(report.not_started)
 
 
 @cli.command()
@@ -207,10 +316,12 @@ def status(state: State, component: str | None, version: str | None, as_json: bo
 
     For one release every targeted site is listed: OK, WARNING, CRITICAL, UNKNOWN (what its
     probe said last), RUNNING (a push is working on it), INTERRUPTED (a push was stopped or
-    killed there) or NEVER PUSHED.
+    killed there), NEVER PUSHED, or NOT TOLD: the release has left preview (closed, rejected,
+    withdrawn) since the site was last pushed, or telling it so failed; the site may still
+    publish its tag, and 'pps push COMPONENT VERSION' tells it.
     """
     with state.store() as store:
-        outcomes = store.latest(component, version)
+        outcomes = _as_told(state, store, store.latest(component, version))
     if component and version:
         from distributor.push import target_sites
         from distributor.state import NEVER, Outcome
@@ -236,6 +347,29 @@ def status(state: State, component: str | None, version: str | None, as_json: bo
         ("COMPONENT", "VERSION", "SITE", "STATE", "AT", "SUMMARY"),
         [(o.component, o.version, o.site, o.state, o.at, o.summary) for o in outcomes],
     )
+
+
+def _as_told(state: State, store: Any, outcomes: list[Any]) -> list[Any]:
+    """The outcomes with NOT TOLD for the sites that may still publish a release which has
+    left preview (from the index and the store; nothing needs the repository when there is no
+    outcome)."""
+    from distributor.lifecycle import as_told, load_history
+
+    if not outcomes:
+        return outcomes
+    releases = {(r.component, r.version): r for r in state.repo.load().releases}
+    states: dict[tuple[str, str], str] = {}
+    shown = []
+    for o in outcomes:
+        rel = releases.get((o.component, o.version))
+        if rel is None or rel.in_preview:
+            shown.append(o)
+            continue
+        key = (o.component, o.version)
+        if key not in states:
+            states[key] = load_history(store, rel).state
+        shown.append(as_told(rel, o, states[key]))
+    return shown
 
 
 @cli.command()
@@ -291,54 +425,44 @@ def remove(
 ) -> None:
     """Withdraw COMPONENT VERSION from preview: its tags go at the sites, then its trees.
 
-    The release is marked withdrawn in the repository's index (signed, so pull-mode sites see
-    it too), and each targeted site's probe is given that index: it withdraws the version's
-    tags at once and removes the tree after the site's grace period (--now: at once), never
-    while a job uses it.  For a pilot that ended, or a release that was rejected.
+    A release that is not closed becomes withdrawn: marked so in the repository's index
+    (signed, so pull-mode sites see it too; its files stay) and in the lifecycle, where it moves
+    no further.  A closed one keeps its state.  Then each targeted site's probe is given the
+    index: it withdraws the version's tags at once and removes the tree after the site's grace
+    period (--now: at once), never while a job uses it.  For a pilot that ended, or a release
+    that was rejected.  It asks first on a terminal; without one, pass --yes.
 
     \b
     Example:
       pps remove glite-UI 3.2.8-0 --now
     """
-    from distributor.push import Stop, push_release, target_sites
+    from distributor.cli.release import _rollout
+    from distributor.push import target_sites
 
     repo = state.repo
     rel = repo.load().find(component, version)
     targets = target_sites(state.config, rel, sites)
-    if not yes and not click.confirm(
-        f"withdraw {rel.key} from preview at {len(targets)} site(s)?", default=False
-    ):
-        raise click.ClickException("nothing withdrawn")
-    with repo.locked():
-        index = repo.load()
-        rel = index.find(component, version)
-        if not rel.withdrawn:
-            rel = rel.replace(withdrawn=True)
-            index.replace(rel)
-            data = repo.save(index)
-            if state.config.signing_key is not None:
-                from distributor.signing import load_key, sign_index
-
-                sign_index(repo, load_key(state.config.signing_key), data)
-    click.echo(f"{rel.key} is withdrawn in {repo.index_path}", err=True)
-    if not targets:
-        return
-    stop = Stop()
-    _stop_on_signals(stop)
-    progress = _Progress(len(targets))
+    if not yes:
+        if not sys.stdin.isatty():
+            raise BadInputError(f"pps remove asks before it withdraws {rel.key} and there is no "
+                                "terminal to ask on: pass --yes")  # fmt: skip
+        if not click.confirm(f"withdraw {rel.key} from preview at {len(targets)} site(s)?",
+                             default=False):  # fmt: skip
+            raise click.ClickException("nothing withdrawn")
     with state.store() as store:
-        report = push_release(
-            repo, rel, targets, store, parallel=parallel, timeout=timeout,
-            on_outcome=progress.finish, on_start=progress.start,
-            signing_key=state.config.signing_key, stop=stop, withdraw=True,
-            probe_extra=["--retire-grace", "0"] if now else [],
-        )  # fmt: skip
-    progress.end()
-    if as_json:
-        emit_json({"release": rel.to_dict(), "outcomes": [asdict(o) for o in report.outcomes]})
-    else:
-        table(("SITE", "STATE", "SUMMARY"), [(o.site, o.state, o.summary) for o in report.outcomes])
+        moved = _rollout(state, store).remove(component, version, sites=sites, now=now)
+        rel = moved.release
+        if rel.withdrawn:
+            click.echo(f"{rel.key} is withdrawn in {repo.index_path}", err=True)
+        else:
+            click.echo(f"{rel.key} is {moved.history.state} (stage {rel.stage}), not a preview "
+                       "any more", err=True)  # fmt: skip
+        if not targets:
+            return
+        report = retire_at_sites(state, store, rel, targets, as_json=as_json, parallel=parallel,
+                                 timeout=timeout,
+                                 probe_extra=("--retire-grace", "0") if now else ())  # fmt: skip
     if report.stopped == "interrupted":
         sys.exit(130)
-    if report.failed or report.not_started:
+    if not_told(report):
         sys.exit(1)

@@ -167,7 +167,7 @@ def _rollout(state: State, store: Any) -> Any:
     from distributor.lifecycle import Rollout
     from distributor.notify import mail_makers
 
-    return Rollout(state.repo, store, state.config, mails=mail_makers(state.config))
+    return Rollout(state.repo, store, state.config, mails=mail_makers(state.config, store))
 
 
 def _print_mail(mails: list[Any]) -> None:
@@ -181,8 +181,9 @@ def _print_mail(mails: list[Any]) -> None:
         click.echo("--- end of mail")
 
 
-def send_mail(state: State, store: Any, ids: list[int]) -> None:
-    """Send the mails a step queued; say what went and what waits (the step has landed)."""
+def send_mail(state: State, store: Any, ids: list[int], *, err: bool = False) -> None:
+    """Send the mails a step queued; say what went and what waits (the step has landed), on
+    stderr with *err* (the step printed JSON)."""
     from distributor.notify import HELD, queue, send_queued
 
     held = [m for m in queue(store, (HELD,)) if m.id in ids]
@@ -190,29 +191,38 @@ def send_mail(state: State, store: Any, ids: list[int]) -> None:
                                                       {m.id for m in held}])  # fmt: skip
     if report.sent:
         said = ", ".join(f"{m.kind} to {', '.join(m.to)}" for m in report.sent)
-        click.echo(f"mail: sent {len(report.sent)} ({said})")
+        click.echo(f"mail: sent {len(report.sent)} ({said})", err=err)
     if held:
         click.echo(f"mail: {len(held)} to lists held while the release is embargoed "
-                   "('pps release unembargo' sends them)")  # fmt: skip
+                   "('pps release unembargo' sends them)", err=err)  # fmt: skip
     if report.failed:
         click.echo(f"warning: mail: {len(report.failed)} queued, not sent: {report.failed[0][1]}; "
                    "'pps notify retry' sends them", err=True)  # fmt: skip
 
 
-def _done(state: State, store: Any, moved: Any, line: str, as_json: bool) -> None:
-    """Print what a step did (or would do), send its mail."""
+def _done(state: State, store: Any, moved: Any, line: str, as_json: bool,
+          told: Any = None, echoed: bool = False) -> None:  # fmt: skip
+    """Print what a step did (or would do; *echoed*: its line is printed already), send its
+    mail.  *told*: the sites told to retire the release after a step that ended its preview
+    (a push report), for ``--json``."""
     if as_json:
-        emit_json({"release": moved.release.to_dict(), "state": moved.history.state,
-                   "event": moved.event.to_dict(), "dry_run": moved.dry_run,
-                   "mails": [{"kind": m.kind, "to": list(m.to), "subject": m.subject,
-                              "body": m.body} for m in moved.mails]})  # fmt: skip
+        data = {"release": moved.release.to_dict(), "state": moved.history.state,
+                "event": moved.event.to_dict(), "dry_run": moved.dry_run,
+                "mails": [{"kind": m.kind, "to": list(m.to), "subject": m.subject,
+                           "body": m.body} for m in moved.mails]}  # fmt: skip
+        if told is not None:
+            from dataclasses import asdict
+
+            data["told"] = [asdict(o) for o in told.outcomes]
+            data["not_told"] = _not_told(told)
+        emit_json(data)
     elif moved.dry_run:
         click.echo(f"dry run: {line}; nothing written, no mail sent")
         _print_mail(moved.mails)
-    else:
+    elif not echoed:
         click.echo(line)
     if not moved.dry_run and moved.mail_ids:
-        send_mail(state, store, moved.mail_ids)
+        send_mail(state, store, moved.mail_ids, err=as_json)
 
 
 def _transition(before: str, moved: Any) -> str:
@@ -220,28 +230,43 @@ def _transition(before: str, moved: Any) -> str:
     return f"{before} -> {after}" if after != before else after
 
 
-def _withdraw_at_sites(state: State, store: Any, rel: Any) -> None:
-    """Tell every targeted site to retire a rejected release (the 'pps remove' code path)."""
-    from distributor.cli.push import _Progress, _stop_on_signals
-    from distributor.push import Stop, push_release, target_sites
+def _not_told(report: Any) -> list[str]:
+    from distributor.cli.push import not_told
 
-    targets = target_sites(state.config, rel)
-    if not targets:
+    return not_told(report)
+
+
+def _end_preview(state: State, store: Any, moved: Any, line: str, as_json: bool,
+                 step: str) -> None:  # fmt: skip
+    """After a step that ended the preview (close, reject): tell every site the release was
+    pushed to that has not retired it, print what happened, send the mail; exit 1 naming the
+    sites that were not told (and how to tell them).  A dry run says which it would tell."""
+    from distributor.cli.push import retire_at_sites
+    from distributor.lifecycle import sites_to_tell
+
+    rel = moved.release
+    todo = sites_to_tell(state.config, store, rel)
+    if moved.dry_run:
+        _done(state, store, moved, line, as_json)
+        if not as_json:
+            click.echo(
+                f"would tell {len(todo)} site(s) to retire it: "
+                f"{', '.join(s.name for s in todo) or 'none (no push reached a site)'}"
+            )
         return
-    stop = Stop()
-    _stop_on_signals(stop)
-    progress = _Progress(len(targets))
-    report = push_release(
-        state.repo, rel, targets, store, on_outcome=progress.finish, on_start=progress.start,
-        signing_key=state.config.signing_key, stop=stop, withdraw=True,
-    )  # fmt: skip
-    progress.end()
-    table(("SITE", "STATE", "SUMMARY"), [(o.site, o.state, o.summary) for o in report.outcomes])
-    if report.failed or report.not_started:
-        bad = [o.site for o in report.failed] + report.not_started
+    if not as_json:
+        click.echo(line)
+    report = None
+    if todo:  # with --json the outcomes go into the step's own JSON
+        report = retire_at_sites(state, store, rel, todo, as_json=False, show=not as_json)
+    elif not as_json:
+        click.echo(f"no push reached a site with {rel.key}: no site to tell")
+    _done(state, store, moved, line, as_json, told=report, echoed=True)
+    bad = _not_told(report) if report is not None else []
+    if bad:
         raise click.ClickException(
-            f"the rejection is recorded, but {len(bad)} site(s) were not told: "
-            f"{', '.join(bad)}; 'pps remove {rel.component} {rel.version} --yes' tells them again"
+            f"the {step} is recorded, but {len(bad)} site(s) were not told to retire "
+            f"{rel.key}: {', '.join(bad)}; 'pps push {rel.component} {rel.version}' tells them"
         )
 
 
@@ -261,8 +286,11 @@ def release_verify(state: State, component: str, version: str, reject: bool, why
     Verified: the tarball's checksum is checked again, the files move from unverified/ to
     staged-rollout/ (index.json rewritten and signed at once, so pull-mode sites see it), and
     the preview starts: a broadcast to the [notify] broadcast lists, and a mail to each fixed
-    bug's reporter inviting them to verify the fix.  Rejected: the release is withdrawn, its
-    files removed, and every targeted site is told to retire it (as 'pps remove' does).
+    bug's reporter inviting them to verify the fix.  The mail names the sites where it is
+    live now (their latest outcome OK) and the tags their VOs publish, or says that it is live
+    nowhere yet.  Rejected: the release is withdrawn, its files removed, and every site it was
+    pushed to is told to retire it; those that could not be told are named (exit 1) and show
+    as NOT TOLD in 'pps status' until 'pps push COMPONENT VERSION' tells them.
 
     \b
     Examples:
@@ -276,14 +304,13 @@ def release_verify(state: State, component: str, version: str, reject: bool, why
         if reject:
             moved = rollout.reject(component, version, why=why, at=at, dry_run=dry_run)
             line = (f"{moved.release.key}: {_transition(before, moved)} (withdrawn, files "
-                    "removed; the sites retire it)")  # fmt: skip
+                    "removed)")  # fmt: skip
+            _end_preview(state, store, moved, line, as_json, "rejection")
         else:
             moved = rollout.verify(component, version, why=why, at=at, dry_run=dry_run)
             line = (f"{moved.release.key}: {_transition(before, moved)} (files in "
                     "staged-rollout/)")  # fmt: skip
-        _done(state, store, moved, line, as_json)
-        if reject and not dry_run:
-            _withdraw_at_sites(state, store, moved.release)
+            _done(state, store, moved, line, as_json)
 
 
 @release.command("accept")
@@ -301,6 +328,7 @@ def release_accept(state: State, component: str, version: str, site: str, why: s
 
     The first one makes the release rolling-out (it should come within one working day of
     the verification); any other site the release targets may accept too.  A site accepts
+    only a release that is live there: its latest outcome ('pps status') is OK.  A site accepts
     primarily the components it committed to (early_adopter in its inventory entry); another
     is recorded as a volunteer.
 
@@ -380,9 +408,11 @@ def release_close(state: State, component: str, version: str, outcome: str, summ
 
     Every site that accepted must have reported (--force 'REASON' closes without them).
     success or warning: the files move to production/ with the release notes, index.json is
-    rewritten (the sites retire the preview) and the announcement goes to the [notify]
-    announce lists.  reject: the release is withdrawn, its files removed and the sites told
-    to retire it.  The release notes say so when no feedback was received.
+    rewritten and the announcement goes to the [notify] announce lists.  reject: the release
+    is withdrawn and its files removed.  Either way the preview has ended: every site it was
+    pushed to is told to retire it (its tags go at once); those that could not be told are
+    named (exit 1) and show as NOT TOLD in 'pps status' until 'pps push COMPONENT VERSION'
+    tells them.  The release notes say so when no feedback was received.
 
     \b
     Examples:
@@ -397,13 +427,12 @@ def release_close(state: State, component: str, version: str, outcome: str, summ
                               force=force, at=at, dry_run=dry_run)  # fmt: skip
         rel = moved.release
         where = (
-            "withdrawn, files removed; the sites retire it"
+            "withdrawn, files removed"
             if outcome == "reject"
             else f"files and release notes in {rel.stage}/{rel.component}/{rel.version}/"
         )
-        _done(state, store, moved, f"{rel.key}: {_transition(before, moved)} ({where})", as_json)
-        if outcome == "reject" and not dry_run:
-            _withdraw_at_sites(state, store, rel)
+        line = f"{rel.key}: {_transition(before, moved)} ({where})"
+        _end_preview(state, store, moved, line, as_json, "close")
 
 
 @release.command("unembargo")
@@ -418,15 +447,28 @@ def release_unembargo(state: State, component: str, version: str, why: str, dry_
     """Lift the embargo of a security release: it appears in the public outputs.
 
     From now on the bulletin (index.html, map.json, feed.atom) shows it, and the mail to
-    lists held for it is sent.
+    lists held for it is sent; but a release that has left preview meanwhile does not send
+    its preview's broadcast any more (it is no longer true): that mail is dropped, and 'pps
+    notify queue --all' shows it with the reason.
 
     \b
     Example:
       pps release unembargo glite-UI 3.2.9-0 --why "advisory published"
     """
+    from distributor.notify import DROPPED, queue
+
     with state.store() as store:
         moved = _rollout(state, store).unembargo(component, version, why=why, dry_run=dry_run)
         _done(state, store, moved, f"{moved.release.key}: embargo lifted", as_json)
+        dropped = [m for m in queue(store, (DROPPED,))
+                   if (m.component, m.version) == (moved.release.component,
+                                                   moved.release.version)]  # fmt: skip
+        if dropped and not moved.dry_run:
+            click.echo(
+                f"mail: {len(dropped)} held mail(s) dropped: {moved.release.key} is no "
+                "longer in preview, so what they say is no longer true",
+                err=as_json,
+            )
 
 
 def _steps(state: State, rel: Any, history: Any) -> list[Any]:

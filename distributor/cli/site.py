@@ -56,6 +56,13 @@ from distributor.cli import (
     help="The BDII the publication service asks, ldap://HOST:PORT (default: the site file's "
     "'bdii', else ldap://localhost:2170).",
 )  # fmt: skip
+@click.option(
+    "--site-file", "site_file", default="look", show_default=True,
+    type=click.Choice(["look", "present", "absent"]),
+    help="Whether each site has its own site file: 'look' asks the site (through its transport, "
+    "as a push does; a site that cannot be asked fails the command, exit 1); 'present' or "
+    "'absent' says so for every site written, without connecting.",
+)  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
 @pass_state
 def nagios_config(
@@ -70,23 +77,38 @@ def nagios_config(
     publication: bool,
     publication_probe: str,
     bdii: str,
+    site_file: str,
     out: Path | None,
 ) -> None:
     """Write Nagios objects that run the probe at the sites on schedule.
 
-    A host per site, a service per preview release the site takes, and, when the repository
-    has a URL ([repository] url: pull mode), a cleanup service that retires versions that are
-    no longer previews.  Without a URL each service re-tests the release's incoming area of the
-    last push.  With --publication, a 'pps publication' service per site checks that the site's
-    verified tags are in its BDII (CRITICAL when one is missing after a BDII cycle, WARNING for
-    stale tags).  Every command reads the site's own site file (the same one a push uses) and
-    names programs by absolute path; 'nagios4 -v' accepts the file alone or beside a site's
+    A host per site and a service per preview release the site takes.  Each host says where
+    the probe finds the site: a site that has its own site file is described by it (the file
+    a push reads too); a site without one by the inventory's values (--no-site-config
+    --preview-root ... --vo ...), as a push gives them.  --site-file says how that is known.
+
+    With [repository] url (pull mode) the services read the repository and a cleanup
+    service per site retires versions that are no longer previews.  Without one (push mode)
+    each service re-tests its release's incoming area as the last push left it, and there is
+    no cleanup service: an incoming area holds a one-release index marked as a subset, which
+    never retires anything; a version ends at a push-mode site when a push says so ('pps
+    remove', a rejection), and the probe retires it then.  Write the file again when a preview
+    starts or ends.  With --publication, a 'pps publication' service per site checks that the
+    site's verified tags are in its BDII (CRITICAL when one is missing after a BDII cycle,
+    WARNING for stale tags).
+
+    Every value that reaches the file is checked first and refused with one line (exit 2)
+    unless it is made of safe characters (Nagios hands a command line with any shell
+    metacharacter to /bin/sh, and a newline would add a directive): paths of letters, digits
+    and ./_+-, names of letters, digits and ._-, host names, ldap://HOST:PORT.  Programs are
+    named by absolute path; 'nagios4 -v' accepts the file alone or beside a site's
     configuration.
 
     \b
     Example:
       pps nagios-config --site INFN-PISA --out /etc/nagios4/conf.d/pps.cfg
       pps nagios-config --publication --bdii ldap://localhost:2170
+      pps nagios-config --site-file absent --site UNREACHABLE-SITE
     """
     from distributor.nagios import NagiosOptions, default_probe, nagios_config
 
@@ -95,7 +117,7 @@ def nagios_config(
         interval=interval, contact_group=contact_group, nagios_check_timeout=nagios_check_timeout,
         publication=publication, publication_probe=publication_probe, bdii=bdii,
     )  # fmt: skip
-    text = nagios_config(state.config, state.repo.load(), sites, options)
+    text = nagios_config(state.config, state.repo.load(), sites, options, site_file)
     if out:
         from pps.fsutil import atomic_write
 
