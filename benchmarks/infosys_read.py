@@ -153,8 +153,10 @@ def pps_command(venv: Path) -> list[str]:
                                                   "distributor.cli"]  # fmt: skip
 
 
-#: The children's environment: as this script's, but they may write bytecode.
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+#: The children's environment: this script's without any PYTHON* variable, as an operator's
+#: shell has it (no PYTHONUNBUFFERED, no PYTHONPATH; and no PYTHONDONTWRITEBYTECODE: they may
+#: write bytecode, as an installed package has it).
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
 #: Each pps command and the minimal ldap3 script doing what it does.
 PAIRS = {
     "pps infosys map --json": "ldap3, one search (GLUE 1.3)",
@@ -230,16 +232,18 @@ def main() -> None:
 
         # The maps agree before anything is timed.
         peer = json.loads(subprocess.run(cases["ldap3, both bases (peer)"], capture_output=True,
-                                         check=True).stdout)["tags"]  # fmt: skip
+                                         check=True, env=ENV).stdout)["tags"]  # fmt: skip
         ours = json.loads(subprocess.run(cases["pps infosys map --glue2 --json"],
-                                         capture_output=True, check=True,
+                                         capture_output=True, check=True, env=ENV,
                                          cwd=env_cwd).stdout)["tags"]  # fmt: skip
         if ours != peer:
             raise SystemExit("pps infosys map --glue2 and the minimal ldap3 script disagree")
         one = json.loads(subprocess.run(cases["ldap3, one search (GLUE 1.3)"],
-                                        capture_output=True, check=True).stdout)  # fmt: skip
+                                        capture_output=True, check=True,
+                                        env=ENV).stdout)  # fmt: skip
         ours1 = json.loads(subprocess.run(cases["pps infosys map --json"], capture_output=True,
-                                          check=True, cwd=env_cwd).stdout)["tags"]  # fmt: skip
+                                          check=True, env=ENV,
+                                          cwd=env_cwd).stdout)["tags"]  # fmt: skip
         pairs = {(t, site) for t, sites in one.items() for site in sites}
         if pairs != {(t, site) for t, sites in ours1.items() for site in sites}:
             raise SystemExit("pps infosys map and the one-search ldap3 script disagree")

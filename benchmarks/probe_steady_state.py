@@ -30,7 +30,7 @@ built from this checkout (``distributor.bundle``).  Each installation is labelle
 checkout (``python3 -m venv DIR`` and ``DIR/bin/pip install CHECKOUT``; needs the index for
 the dependencies).
 
-Run: ``.venv/bin/python benchmarks/probe_steady_state.py [--runs 15] [--venv DIR ...]
+Run: ``.venv/bin/python benchmarks/probe_steady_state.py [--runs 21] [--venv DIR ...]
 [--make-venv DIR]``
 """
 
@@ -54,8 +54,10 @@ from distributor.signing import init_repository  # noqa: E402
 from pps.manifest import LocalTest  # noqa: E402
 from pps.repository import Repository  # noqa: E402
 
-#: The children may write bytecode, as an installed package has it.
-ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
+#: The children's environment: this script's without any PYTHON* variable, as Nagios starts a
+#: check (no PYTHONUNBUFFERED, no PYTHONPATH; and no PYTHONDONTWRITEBYTECODE: the children may
+#: write bytecode, as an installed package has it).
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
 TARGET = 1.5
 
 
@@ -115,7 +117,7 @@ def make_site(path: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=15, help="Runs of each case (default 15).")
+    parser.add_argument("--runs", type=int, default=21, help="Runs of each case (default 21).")
     parser.add_argument("--venv", action="append", type=Path, default=[],
                         help="An environment with pps installed (repeatable; default: this "
                         "script's).")  # fmt: skip

@@ -27,6 +27,11 @@ fresh destinations at the first N sites:
                  the tarball into the baseline's remote pipeline over an exec channel
 * ``local``      N concurrent local ``tar xzf TARBALL -C D``: the CPU floor, since every "site"
                  shares this machine
+* ``base``       (``--baseline DIR``) the same push by the pps of another checkout DIR (e.g. a
+                 ``git worktree`` of an older commit): ``python -c "from distributor.cli import
+                 main; main()"`` with ``PYTHONPATH=DIR``, this venv's python and packages; its
+                 probe bundle is built from DIR too.  An A/B check of a change, alternated with
+                 the other cases in the same rounds
 
 Every case is run once at the smallest N before the rounds (not counted: page cache, .pyc
 files, the probe's caches at the first site).  The sites' probe caches (``PPS_CACHE_DIR``,
@@ -44,7 +49,8 @@ It prints a markdown table of medians per N with each case's ratio to ``openssh`
 min and max of every case, and whether the targets hold at the largest N.
 
 Run: ``.venv/bin/python benchmarks/push_ssh.py [--sites 1,8,24] [--runs 3] [--paramiko]
-[--no-ansible] [--ansible-venv DIR] [--cold-caches] [--scale F] [--dir DIR] [--keep] [--quick]``
+[--no-ansible] [--ansible-venv DIR] [--baseline DIR] [--cold-caches] [--scale F] [--dir DIR]
+[--keep] [--quick]``
 (``--quick``: N = 1,2, a 5% tree, 1 run: a smoke test).  Run it as root (the testbed's sshd).
 """
 
@@ -70,6 +76,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import IO
 
 PROJECT = Path(__file__).resolve().parent.parent
 if str(PROJECT) not in sys.path:
@@ -94,10 +101,11 @@ VERSION: str = FIRST_INSTALL.VERSION
 TAG = f"VO-dteam-PPS-{COMPONENT}-{VERSION}"
 PPS = Path(sys.executable).parent / "pps"
 SITE_PYTHON = "/usr/bin/python3"
-CASES = ("openssh", "pps", "ansible", "paramiko", "local")
+CASES = ("openssh", "pps", "base", "ansible", "paramiko", "local")
 LABELS = {
     "openssh": "openssh s",
     "pps": "pps s",
+    "base": "baseline pps s",
     "ansible": "ansible s",
     "paramiko": "paramiko s",
     "local": "local extract s",
@@ -157,6 +165,8 @@ class Bench:
     ansible_playbook: Path | None
     cold_caches: bool
     control_dirs: list[Path] = field(default_factory=list)
+    #: ``--baseline``: the checkout whose pps the ``base`` case runs.
+    baseline: Path | None = None
 
     def sites(self, n: int) -> list[SshSite]:
         return self.bed.sites[:n]
@@ -234,14 +244,15 @@ def run_all(commands: Sequence[tuple[list[str], Path | None]], logs: Path) -> fl
     logs.mkdir(parents=True, exist_ok=True)
     os.sync()  # write back the previous case's files now, not during this one
     procs = []
-    files = []
+    files: list[IO[bytes]] = []
     start = time.perf_counter()
     try:
         for i, (argv, stdin) in enumerate(commands):
             err = open(logs / f"{i:02d}.err", "wb")
             files.append(err)
-            src = open(stdin, "rb") if stdin is not None else subprocess.DEVNULL
+            src: IO[bytes] | int = subprocess.DEVNULL
             if stdin is not None:
+                src = open(stdin, "rb")
                 files.append(src)
             procs.append(subprocess.Popen(argv, stdin=src, stdout=err, stderr=err))
         codes = [p.wait() for p in procs]
@@ -350,6 +361,19 @@ def _site_toml(site: SshSite, root: Path, bed: SshTestbed) -> str:
 
 
 def case_pps(bench: Bench, n: int, label: str) -> float:
+    return _push(bench, n, label, [str(PPS)], None)
+
+
+def case_base(bench: Bench, n: int, label: str) -> float:
+    assert bench.baseline is not None
+    launch = [sys.executable, "-c", "from distributor.cli import main; main()"]
+    return _push(bench, n, f"base-{label}", launch, {**os.environ,
+                 "PYTHONPATH": str(bench.baseline)})  # fmt: skip
+
+
+def _push(bench: Bench, n: int, label: str, launch: list[str],
+          env: dict[str, str] | None) -> float:  # fmt: skip
+    """``pps push`` (started as *launch*) to the first *n* sites, into fresh dirs; seconds."""
     grid = bench.tmp / "grids" / label
     grid.mkdir(parents=True)
     lines = [f"[repository]\npath = {json.dumps(str(bench.repo))}\n"]
@@ -366,10 +390,10 @@ def case_pps(bench: Bench, n: int, label: str) -> float:
                 shutil.rmtree(site.dir / cache, ignore_errors=True)
     config = grid / "pps.toml"
     config.write_text("\n".join(lines))
-    argv = [str(PPS), "--config", str(config), "push", COMPONENT, VERSION, "--parallel", str(n)]
+    argv = [*launch, "--config", str(config), "push", COMPONENT, VERSION, "--parallel", str(n)]
     os.sync()
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=grid, capture_output=True, text=True)
+    done = subprocess.run(argv, cwd=grid, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     keep_output(bench, f"pps-{label}", done)
     missing = []
@@ -535,6 +559,13 @@ def report(
         return statistics.median(times) if times and (case, n) not in failed else None
 
     pps, openssh, ansible = median("pps"), median("openssh"), median("ansible")
+    if "base" in cases:
+        print()
+        for m in sites:
+            new, old = results.get(("pps", m)), results.get(("base", m))
+            if new and old and not {("pps", m), ("base", m)} & failed:
+                ratio = statistics.median(new) / statistics.median(old)
+                print(f"pps / baseline pps at N = {m}: {ratio:.2f}x")
     if pps is None or openssh is None:
         print(f"\ntargets at N = {n}: cannot tell (pps or openssh failed or did not run)")
         return
@@ -561,6 +592,10 @@ def main() -> None:
         "--ansible-venv",
         default="/tmp/pps-bench-ansible-venv",
         help="Where ansible-core is (made if missing; default /tmp/pps-bench-ansible-venv).",
+    )
+    parser.add_argument(
+        "--baseline",
+        help="Also time the pps of the checkout DIR (an older commit's worktree): A/B.",
     )
     parser.add_argument(
         "--cold-caches", action="store_true", help="Empty the sites' probe caches before a push."
@@ -590,6 +625,12 @@ def main() -> None:
         sys.exit(f"no {PPS}: run this with the project's venv python")
 
     cases = ["openssh", "pps", "local"]
+    baseline = None
+    if args.baseline:
+        baseline = Path(args.baseline).resolve()
+        if not (baseline / "distributor" / "cli").is_dir():
+            parser.error(f"--baseline {args.baseline}: not a pps checkout")
+        cases.insert(2, "base")
     if args.paramiko:
         cases.append("paramiko")
     ansible_playbook = None
@@ -603,6 +644,7 @@ def main() -> None:
         "ansible": case_ansible,
         "paramiko": case_paramiko,
         "local": case_local,
+        "base": case_base,
     }
 
     tmp = Path(tempfile.mkdtemp(prefix="pps-push-ssh-", dir=args.dir))
@@ -636,7 +678,7 @@ def main() -> None:
         print(f"starting {len(names)} sshd ...", file=sys.stderr)
         bed = start_testbed(tmp / "sshd", names)
         bench = Bench(tmp, bed, repo, tarball, sha256_of(tarball), ansible_playbook,
-                      args.cold_caches)  # fmt: skip
+                      args.cold_caches, baseline=baseline)  # fmt: skip
         results: dict[tuple[str, int], list[float]] = {}
 
         def run(case: str, n: int, label: str) -> float | None:

@@ -543,7 +543,7 @@ class Rollout:
                 raise BadInput(f"site {site} accepted {rel.key} already "
                                f"(at {history.accepted[site].at})")  # fmt: skip
             last = {o.site: o for o in self.store.latest(rel.component, rel.version)}.get(site)
-            if last is None or last.state != "OK" or last.retire:
+            if last is None or not is_live(last):
                 said = "never pushed" if last is None else (  # a site's words: made printable
                     f"{last.state} at {last.at}: {printable(last.summary)}" if last.summary
                     else f"{last.state} at {last.at}")  # fmt: skip
@@ -704,9 +704,15 @@ def _require(history: History, rel: Release, what: str, allowed: Sequence[str]) 
 
 def live(store: StateStore, release: Release) -> list[Outcome]:
     """The sites where *release* is live as the store knows it: the latest outcome is OK, from a
-    push that installed it (not one that retired it)."""
-    return [o for o in store.latest(release.component, release.version)
-            if o.state == "OK" and not o.retire]  # fmt: skip
+    push that installed it (not one that retired it), and the probe said the version is live
+    there (not skipped by the site's own choice)."""
+    return [o for o in store.latest(release.component, release.version) if is_live(o)]
+
+
+def is_live(outcome: Outcome) -> bool:
+    """Whether a site's latest *outcome* for a release says it is live there: OK, from a push
+    that installed it (not one that retired it), and the probe said so (not skipped there)."""
+    return outcome.state == "OK" and not outcome.retire and outcome.live
 
 
 def not_told(release: Release, outcome: Outcome) -> bool:

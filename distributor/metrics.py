@@ -75,8 +75,10 @@ def collect(rollout: Rollout, *, since: _dt.datetime | None = None) -> dict[str,
 
     ok_at: dict[tuple[str, str], dict[str, _dt.datetime]] = {}
     for site, component, version, at_text in rollout.store.query(
-        "SELECT site, component, version, MIN(at) FROM outcome WHERE state='OK' "
-        "GROUP BY site, component, version"
+        "SELECT o.site, o.component, o.version, MIN(o.at) FROM outcome o "
+        "LEFT JOIN push p ON p.id = o.push_id "
+        "WHERE o.state='OK' AND o.live AND NOT COALESCE(p.retire, 0) "
+        "GROUP BY o.site, o.component, o.version"
     ):
         ok_at.setdefault((component, version), {})[site] = clocks.parse_time(str(at_text))
     delivery = []

@@ -17,8 +17,10 @@ its BDII.
 
 A push-mode site gets no cleanup service: its incoming areas hold one-release indexes marked as
 subsets, which by design never retire anything (the probe refuses ``--cleanup`` against one).  A
-version ends there when a push says so (``pps remove``, a rejection): that push rewrites the
-incoming index and the probe retires the version on the spot.
+version ends there when the step that ends its preview (``pps release close``, a rejection,
+``pps remove``) pushes to the site: that push rewrites the incoming index and the probe retires
+the version on the spot; a site that could not be told shows as NOT TOLD in ``pps status`` until
+a push tells it.
 
 Every value that reaches the file is checked against an allow-list grammar first
 (:mod:`pps.confine`): Nagios hands a command line with any shell metacharacter to ``/bin/sh``,
@@ -281,8 +283,10 @@ def _comments(options: NagiosOptions, pull: bool, publication: bool) -> list[str
             "# area as the last push left it.  There is no cleanup service: an incoming area",
             "# holds a one-release index marked as a subset, which by design never retires",
             "# anything (the probe refuses --cleanup against it).  A version ends at a",
-            "# push-mode site when a push says so ('pps remove', a rejection): that push",
-            "# rewrites the incoming index and the probe retires the version there and then.",
+            "# push-mode site when the step that ends its preview ('pps release close', a",
+            "# rejection, 'pps remove') pushes to the site: that push rewrites the incoming",
+            "# index and the probe retires the version there and then.  A site that could not",
+            "# be told shows as NOT TOLD in 'pps status' until a push tells it.",
         ]
     out += [
         "# Write this file again when a preview starts or ends, or a site gains or loses",

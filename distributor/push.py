@@ -152,7 +152,19 @@ def outcome_of(site: Site, release: Release, exit_code: int, stdout: str, stderr
     if exit_code not in NAGIOS_STATES:
         summary = f"probe exited {exit_code}: {summary}"
     return Outcome(site.name, release.component, release.version, state, one_line(summary),
-                   seconds, output="\n".join(lines[1:]))  # fmt: skip
+                   seconds, output="\n".join(lines[1:]),
+                   live=state == "OK" and _perfdata(line).get("live") == "1")  # fmt: skip
+
+
+def _perfdata(line: str) -> dict[str, str]:
+    """``{label: value}`` of a status line's perfdata (``text | a=1;;; b=2s``), units kept."""
+    _, _, data = line.partition("|")
+    found = {}
+    for item in data.split():
+        label, sep, value = item.partition("=")
+        if sep:
+            found[label.strip("'")] = value.split(";", 1)[0]
+    return found
 
 
 #: The longest summary kept (a status line is a few dozen characters).

@@ -16,11 +16,12 @@ through a second channel: the probe then prints UNKNOWN and releases its lock; o
 not stop within ``STOP_GRACE`` seconds gets SIGKILL and its channel is closed.
 
 A site is never trusted to be quick or brief.  Every remote call (connecting, each SFTP open,
-write, stat, read and rename, the exec, ``df``, the kill) has a deadline: the site's
-``connect_timeout``, never past the transport's ``deadline`` or an interruption's grace; a call
-still blocked then is ended by cutting the connection (paramiko's own waits have none).  What a
-run prints is read through :class:`distributor.transport.RunOutput` (bounded in bytes kept and
-read), ``df`` is read for at most 4 KiB and 5 s, and the pid is looked for in the first 16 KiB.
+stat, read and rename, each 256 KiB of a write, the exec, ``df``, the kill, a channel's close)
+has a deadline: the site's ``connect_timeout``, never past the transport's ``deadline`` or an
+interruption's grace; a call still blocked then is ended by cutting the connection (paramiko's
+own waits have none).  What a run prints is read through
+:class:`distributor.transport.RunOutput` (bounded in bytes kept and read), ``df`` is read for
+at most 4 KiB and 5 s, and the pid is looked for in the first 16 KiB.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ from pps.inventory import Site
 CONNECT_TIMEOUT = 15.0
 KEEPALIVE = 15
 CHUNK = 1 << 20
+#: Bytes of an upload written under one bound of :attr:`SshTransport.io_timeout` (a site as
+#: slow as UPLOAD_PIECE per io_timeout, some 17 KB/s with the default 15 s, still gets its
+#: file; one that takes longer for a piece is cut).
+UPLOAD_PIECE = 256 << 10
 #: Where the one-file probe lives at a site, below the preview root.
 BIN_DIR = ".pps/bin"
 GIP_NAME = "pps-gip-provider"
@@ -420,8 +425,9 @@ class SshTransport(Transport):
             try:
                 f.set_pipelined(True)
                 for chunk in chunks(offset):
-                    with self._call(f"SFTP write to {part}"):
-                        f.write(chunk)
+                    for at in range(0, len(chunk), UPLOAD_PIECE):
+                        with self._call(f"SFTP write to {part}"):
+                            f.write(chunk[at : at + UPLOAD_PIECE])
             finally:
                 with self._call(f"SFTP close of {part}"):
                     f.close()
@@ -444,19 +450,21 @@ class SshTransport(Transport):
     def _remove_quietly(self, path: str) -> None:
         try:
             self._sftp_call(f"remove of {path}", "remove", path)
-        except OSError:
-            pass
+        except (OSError, TransportError):
+            pass  # (the connection may be gone: what failed before says why)
 
     def _free_bytes(self, directory: str) -> int | None:
         """Free bytes where *directory* is (``df``; SFTP reports a full disk as 'Failure'):
         at most :data:`DF_LIMIT` bytes of its output read, within :data:`DF_TIMEOUT`."""
+        until = time.monotonic() + DF_TIMEOUT
         try:
-            with self._call("df", DF_TIMEOUT):
+            # the read below ends by *until*; the watch, a second later, only for a site that
+            # does not even answer the session's open or exec (then the connection is cut)
+            with self._call("df", DF_TIMEOUT + 1):
                 channel = self._transport().open_session(timeout=DF_TIMEOUT)
                 try:
                     channel.exec_command(f"df -Pk {shlex.quote(directory)}")
                     out = bytearray()
-                    until = time.monotonic() + DF_TIMEOUT
                     while len(out) <= DF_LIMIT:
                         left = until - time.monotonic()
                         if left <= 0:
@@ -586,12 +594,17 @@ class SshTransport(Transport):
                     time.sleep(0.01)
                 else:
                     time.sleep(0.01)
+            # what came with the exit (after the checks above): bounded like the rest
+            while not reading.failure and channel.recv_ready():
+                reading.stdout(pid_line.feed(channel.recv(65536)))
+            while not reading.failure and channel.recv_stderr_ready():
+                reading.stderr(channel.recv_stderr(65536))
             reading.stdout(pid_line.flush())
             if reading.failure and pid_line.pid is not None:
                 self._signal(pid_line.pid, "KILL")
             code = -1 if reading.failure else channel.recv_exit_status()
         finally:
-            channel.close()
+            self._close_channel(channel)
             if sender is not None:
                 sender.join(timeout=5)
         if code == -1 and not reading.failure:  # no exit status: the connection dropped
@@ -599,6 +612,14 @@ class SshTransport(Transport):
                 raise self._gone()
             raise TransportError(f"site {self.site.name}: the connection dropped during {program}")
         return reading.result(code, time.monotonic() - start)
+
+    def _close_channel(self, channel: Any) -> None:
+        """Close *channel* (bounded: a site that stops reading would hold the close)."""
+        try:
+            with self._call("the close of a channel", KILL_TIMEOUT, after_deadline=True):
+                channel.close()
+        except (TransportError, paramiko.SSHException, OSError, EOFError):
+            pass  # the connection is gone (or was cut): so is the channel
 
     def _signal(self, pid: int, name: str) -> None:
         """``kill -NAME pid`` at the site, through a channel of its own (bounded)."""
@@ -618,12 +639,17 @@ class SshTransport(Transport):
         UNKNOWN and releases its lock), SIGKILL after :data:`STOP_GRACE` seconds (the run
         does it); outside a run the connection is cut (an upload, connecting)."""
         with self._lock:
-            if self._stopped_at is None:
+            first = self._stopped_at is None
+            if first:
                 self._stopped_at = time.monotonic()
                 self._stop_by = self._stopped_at + STOP_GRACE
             in_run = self._in_run
         if not in_run:
             self._cut("interrupted")
+        elif first:
+            # The run stops by itself (TERM, the grace, KILL); a call it is blocked in (its
+            # start, the kill, a close) is cut once the kill has had its time.
+            self._watch.add(self._stop_by + KILL_TIMEOUT + 1.0, "interrupted")
 
     def close(self) -> None:
         try:

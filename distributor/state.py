@@ -114,8 +114,11 @@ def _to_v3(db: sqlite3.Connection) -> None:
 
 
 def _to_v4(db: sqlite3.Connection) -> None:
-    """v4: whether a push told its sites to retire the release (every earlier push installed)."""
+    """v4: whether a push told its sites to retire the release (every earlier push installed),
+    and whether a site's probe said the version is live there (installed, verified, tagged: an
+    OK run of an earlier pps, which did not say, counts as live)."""
     db.execute("ALTER TABLE push ADD COLUMN retire INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE outcome ADD COLUMN live INTEGER NOT NULL DEFAULT 1")
 
 
 #: ``MIGRATIONS[n]`` takes a store from version n to n + 1.
@@ -161,6 +164,9 @@ class Outcome:
     output: str = ""
     #: The push told the site to retire the release (its index no longer listed it as a preview).
     retire: bool = False
+    #: The probe said the version is live there: installed, verified and tagged (its ``live``
+    #: perfdata).  An OK run may not be: the site opts out of the version, or retired it.
+    live: bool = False
 
     @property
     def failed(self) -> bool:
@@ -317,8 +323,9 @@ class StateStore:
         output = printable(outcome.output, multiline=True)
         with self._lock, self._db:
             self._db.execute(
-                "UPDATE outcome SET state=?, summary=?, seconds=?, at=?, output=? WHERE id=?",
-                (outcome.state, summary, outcome.seconds, at, output, row),
+                "UPDATE outcome SET state=?, summary=?, seconds=?, at=?, output=?, live=? "
+                "WHERE id=?",
+                (outcome.state, summary, outcome.seconds, at, output, int(outcome.live), row),
             )
         return Outcome(**{**outcome.__dict__, "at": at, "summary": summary, "output": output})
 
@@ -369,7 +376,7 @@ class StateStore:
         with self._lock:
             rows = self._db.execute(
                 "SELECT o.site, o.component, o.version, o.state, o.summary, o.seconds, o.at, "
-                "o.output, COALESCE(p.retire, 0), o.push_id FROM outcome o "
+                "o.output, COALESCE(p.retire, 0), o.push_id, o.live FROM outcome o "
                 "LEFT JOIN push p ON p.id = o.push_id WHERE o.id IN (SELECT MAX(id) FROM outcome "
                 f"{cond} GROUP BY site, component, version) "
                 "ORDER BY o.component, o.version, o.site",
@@ -377,9 +384,10 @@ class StateStore:
             ).fetchall()
             dead = self._dead_pushes() if any(r[3] == RUNNING for r in rows) else set()
         out = []
-        for site, component, version, state, summary, seconds, at, output, retire, push_id in rows:
+        for (site, component, version, state, summary, seconds, at, output, retire, push_id,
+             live) in rows:  # fmt: skip
             o = Outcome(site, component, version, state, summary, seconds, at, output,
-                        bool(retire))  # fmt: skip
+                        bool(retire), bool(live))  # fmt: skip
             if o.state == RUNNING and push_id in dead:
                 cut = "the push was killed while working on this site"
                 o = Outcome(**{**o.__dict__, "state": INTERRUPTED, "summary": cut})

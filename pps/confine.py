@@ -4,7 +4,7 @@ The place that matters most is a check's command line in the Nagios objects ``pp
 nagios-config`` writes.  Nagios 4 runs a command line itself (``execvp``) only when it holds
 none of the characters its parser takes for shell syntax (libnagios ``runcmd_cmd2strv``: ``| <
 > & ; ` ( ) $ * ?`` outside quotes, and unbalanced quotes); with any of them the whole line goes
-to ``/bin/sh -c``.  Leading ``NAME=VALUE`` words are taken as environment settings.  In the
+to ``/bin/sh -c`` (where a leading ``NAME=VALUE`` word would be an assignment).  In the
 object file ``;`` starts a comment, ``!`` separates a check_command's arguments, ``$`` starts a
 macro, a backslash escapes, and a newline starts another directive; custom variable and
 ``$ARGn$`` macros reach the command line unchanged unless the site's nagios.cfg strips
@@ -34,7 +34,7 @@ _ALNUM = string.ascii_letters + string.digits
 #: object files take literally, so no shell is started for a line made of them ('[' and ']'
 #: only ever enclose an IPv6 address in a URL).
 WORD_CHARS = frozenset(_ALNUM + "._/:=@%+,~[]-")
-#: An absolute path: no '=' (a leading NAME=VALUE word is an environment setting), no '~'.
+#: An absolute path: no '=' (a shell takes a leading NAME=VALUE for an assignment), no '~'.
 PATH_CHARS = frozenset(_ALNUM + "._+-/")
 #: The path of a repository URL (or a repository directory): RFC 3986 unreserved, '/', '+' and
 #: percent-escapes.

@@ -4,10 +4,14 @@
 deep (``a = [[[[...]]]]``) raises RecursionError instead of a TOML error, and it keeps a record
 per prefix of a dotted key, so one key of a few thousand parts (``a.b.b.b... = 1``, 20 KB) costs
 hundreds of megabytes.  No pps file nests more than a few levels: :func:`loads` refuses text
-whose brackets or dotted keys go deeper than :data:`MAX_DEPTH` before the parser sees it, and
-checks the parsed values too, so whatever it returns is safe for any recursive consumer
-(``json.dumps``, ``repr``).  Every problem is one :class:`TomlError` (a ValueError) whose message
-the caller prefixes with the file's name.
+whose brackets or dotted keys go deeper than :data:`MAX_DEPTH` before the parser sees it (in
+time linear in the text: a push reads up to a megabyte of a site's file), and checks the parsed
+values too, so whatever it returns is safe for any recursive consumer (``json.dumps``,
+``repr``).  An integer beyond the 64 bits TOML allows is refused as well: tomllib would return
+one of any size (``0x`` and a megabyte of digits), or fail with a ValueError of ``int()``'s for
+a decimal one of more than 4300 digits, and printing such a value in an error message fails the
+same way.  Every problem is one :class:`TomlError` (a ValueError) whose message the caller
+prefixes with the file's name.
 
 Imported only where a TOML text is parsed (the probe parses its site file only when the file
 changed, see :mod:`probes._siteconfig`), and ``tomllib`` itself only when :func:`loads` runs.
@@ -38,7 +42,13 @@ _OPAQUE = re.compile(
 )
 _BRACKET = re.compile(r"[\[\]{}]")
 _PART = r"[A-Za-z0-9_-]+"
-_DEEP_KEY = re.compile(rf"{_PART}(?:[ \t]*\.[ \t]*{_PART}){{{MAX_DEPTH},}}")
+# A dotted key starts where a part starts (the lookbehind): tried at every character of a long
+# run of key characters (a bare word, a number, the strings replaced above), the search would
+# backtrack over the rest of the run from each, quadratic in its length (hours for a megabyte).
+_DEEP_KEY = re.compile(rf"(?<![A-Za-z0-9_-]){_PART}(?:[ \t]*\.[ \t]*{_PART}){{{MAX_DEPTH},}}")
+#: TOML integers are 64-bit signed; tomllib reads any length (``int()`` refuses a decimal one of
+#: more than 4300 digits with a ValueError of its own).
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
 
 
 class TomlError(ValueError):
@@ -60,6 +70,10 @@ def _check_text(text: str) -> None:
         raise _too_deep()
 
 
+def _too_big() -> TomlError:
+    return TomlError("not valid TOML: an integer beyond the 64 bits TOML allows")
+
+
 def _check_values(data: dict[str, Any]) -> None:
     todo: list[tuple[object, int]] = [(data, 1)]
     while todo:
@@ -70,6 +84,8 @@ def _check_values(data: dict[str, Any]) -> None:
             todo.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
             todo.extend((v, depth + 1) for v in value)
+        elif isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
+            raise _too_big()
 
 
 def loads(text: str) -> dict[str, Any]:
@@ -86,5 +102,7 @@ def loads(text: str) -> dict[str, Any]:
         raise TomlError(f"not valid TOML: {e}") from None
     except RecursionError:
         raise _too_deep() from None
+    except ValueError:  # int() of a decimal integer of more than 4300 digits, the only other one
+        raise _too_big() from None
     _check_values(data)
     return data

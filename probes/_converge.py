@@ -336,7 +336,7 @@ def _skipped(run: Run) -> Outcome:
         _log.info("ignoring an unreadable state record: %s", e)
         record = None
     if record is None:
-        return run.outcome(RETIRED, None, f"{key} skipped: {req.skip_reason}; not installed here")
+        return run.outcome(RETIRED, None, f"{key} skipped ({req.skip_reason}): not installed here")
     from probes._retire import retire_record
 
     said = retire_record(run, record, req.skip_reason, headline=f"{key} skipped")

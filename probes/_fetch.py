@@ -89,6 +89,12 @@ class DirectorySource(Source):
             f = open(path, "rb")
         except FileNotFoundError:
             raise FileMissing(f"cannot read {path}: No such file or directory") from None
+        except PermissionError:
+            from probes._denied import read_line
+
+            raise RepositoryUnreachable(
+                read_line(os.path.abspath(path), "the repository file")
+            ) from None
         except OSError as e:
             raise RepositoryUnreachable(f"cannot read {path}: {e.strerror or e}") from None
         with f:

@@ -115,8 +115,23 @@ def component_dir(layout: SiteLayout, component: str, *, create: bool) -> Path:
 
 def hook_problem(hook: Path) -> str | None:
     """Why *hook* cannot run (a message for the operator), or ``None`` if it can."""
-    if not hook.is_file() or not os.access(hook, os.X_OK):
-        return f"awaiting local configuration: create executable {hook}"
+    waiting = "awaiting local configuration: "
+    try:
+        st = os.stat(hook)
+    except (FileNotFoundError, NotADirectoryError):
+        return f"{waiting}create executable {hook}"
+    except PermissionError:
+        from probes._denied import read_line
+
+        return waiting + read_line(str(hook), "the configuration hook")
+    import stat
+
+    if not stat.S_ISREG(st.st_mode):
+        return f"{waiting}{hook} is not a file: make it an executable file"
+    if not os.access(hook, os.X_OK):
+        from probes._denied import run_line
+
+        return waiting + run_line(str(hook))
     return None
 
 

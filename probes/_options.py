@@ -6,7 +6,7 @@ Why not :mod:`getopt` either: it imports :mod:`gettext` (and compiles its plural
 expression), some 0.8 ms a run.  :func:`gnu_getopt` is the standard library's ``gnu_getopt``
 (``--name VALUE``, ``--name=VALUE``, unique prefixes of long names, ``-t 30``, ``-t30``,
 ``-vv``, arguments anywhere, ``--`` ending the options), with its very messages, in a few lines
-(``tests/test_probe_options.py`` holds the two to the same answers).  The help text is laid out
+(``tests/test_probe_startup.py`` holds the two to the same answers).  The help text is laid out
 from the same table, so the two cannot disagree.  ``textwrap`` is imported only for ``--help``.
 """
 

@@ -65,7 +65,8 @@ def _which(program: str, env: Mapping[str, str]) -> str:
 
 
 #: util-linux's setpriv, which switches the account of a command started with posix_spawn
-#: (which cannot); looked for only here, never on the test's PATH.
+#: where the probe cannot lend it its ids (see :func:`_spawn`); looked for only here, never on
+#: the test's PATH.
 _SETPRIV = ("/usr/bin/setpriv", "/bin/setpriv")
 
 
@@ -74,6 +75,53 @@ def _setpriv() -> str | None:
         if os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def _may_lend_ids() -> bool:
+    """Whether this process can start a command as another account by lending it its real ids
+    (:func:`_spawn_as`): it is root by its effective id and holds no ambient capabilities (which
+    a command exec'd by a process that kept its saved id 0 would keep; ``setuid`` clears them)."""
+    if not hasattr(os, "setresuid") or os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/status", "rb") as f:
+            status = f.read()
+    except OSError:
+        return False
+    for line in status.splitlines():
+        if line.startswith(b"CapAmb:"):
+            return int(line.split()[1], 16) == 0
+    return False
+
+
+def _spawn_as(user: tuple[int, int], path: str, args: list[str], env: dict[str, str],
+              actions: list[tuple[int, int, int]]) -> int:  # fmt: skip
+    """posix_spawn *args* as *user* (uid, gid), no supplementary groups, in a session of its own.
+
+    posix_spawn cannot switch accounts, but ``POSIX_SPAWN_RESETIDS`` gives the command the
+    spawning process's real ids as its effective ones, and the exec makes them its saved ones
+    too.  So, around the call, the probe (effective and saved ids 0 all along: it keeps its
+    rights) sets its real ids and its groups to the command's, and puts its own back at once.
+    The command gets what ``os.setgroups([]); os.setgid(gid); os.setuid(uid)`` gives.
+    """
+    uid, gid = user
+    ruid, rgid, groups = os.getuid(), os.getgid(), os.getgroups()
+    os.setgroups([])
+    try:
+        os.setresgid(gid, -1, -1)
+        try:
+            os.setresuid(uid, -1, -1)
+            try:
+                return os.posix_spawn(
+                    path, args, env, file_actions=actions, setsid=True, resetids=True,
+                    setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores these: undo it
+                )  # fmt: skip
+            finally:
+                os.setresuid(ruid, -1, -1)
+        finally:
+            os.setresgid(rgid, -1, -1)
+    finally:
+        os.setgroups(groups)
 
 
 def _spawn(
@@ -88,14 +136,16 @@ def _spawn(
     some 6 ms, nor a fork, which costs it 2 to 3 ms more than the spawn: the page tables of the
     whole interpreter, and a page fault for every page the probe writes afterwards.  posix_spawn
     cannot change directory or account: the probe (one thread) enters *cwd* around the call, and
-    the account is switched by ``setpriv --reuid --regid --clear-groups`` (util-linux), which
-    sets real, effective and saved ids, as :func:`os.setuid` does.  Without setpriv, or where
+    lends the command its account (:func:`_spawn_as`).  Where it cannot, the account is switched
+    by ``setpriv --reuid --regid --clear-groups`` (util-linux, an exec more: some 1.3 ms), which
+    sets real, effective and saved ids, as :func:`os.setuid` does.  Without either, or where
     posix_spawn lacks ``setsid``, it forks as before.  Every file the probe opens is
     close-on-exec (Python's default), so the command keeps only the three descriptors it gets.
     """
     path = _which(argv[0], env)
     args = list(argv)
-    if user is not None:
+    lend = user is not None and _may_lend_ids()
+    if user is not None and not lend:
         setpriv = _setpriv()
         if setpriv is None:
             return _fork_exec(path, args, cwd, env, out, user)
@@ -108,6 +158,8 @@ def _spawn(
     except OSError:  # no handle on the current directory to come back to
         return _fork_exec(_which(argv[0], env), list(argv), cwd, env, out, user)
     devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+    actions = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, out, 1),
+               (os.POSIX_SPAWN_DUP2, out, 2)]  # fmt: skip
     pid = None
     try:
         try:
@@ -115,13 +167,13 @@ def _spawn(
         except OSError as e:
             raise OSError(e.errno, f"cannot run {argv[0]}: {e}") from None
         try:
-            pid = os.posix_spawn(
-                path, args, dict(env),
-                file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, out, 1),
-                              (os.POSIX_SPAWN_DUP2, out, 2)],
-                setsid=True,
-                setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores these: undo it
-            )  # fmt: skip
+            if lend and user is not None:
+                pid = _spawn_as(user, path, args, dict(env), actions)
+            else:
+                pid = os.posix_spawn(
+                    path, args, dict(env), file_actions=actions, setsid=True,
+                    setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores these: undo it
+                )  # fmt: skip
         except NotImplementedError:  # a C library without POSIX_SPAWN_SETSID: fork, below
             pass
         except OSError as e:

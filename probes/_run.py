@@ -82,7 +82,7 @@ class Request(Record):
             check_component(self.component)
             check_version(self.version)
         check_subcluster(self.subcluster)
-        if not self.vos:
+        if not self.vos and not self.uninstall:  # --uninstall cleans every VO's tags file
             raise BadInput("at least one VO is needed (--vo, or 'vos' in the site file)")
         for vo in self.vos:
             check_vo(vo)
@@ -94,7 +94,7 @@ class Request(Record):
 
     @property
     def skip_reason(self) -> str:
-        return f"this site opts out of it (skip in {self.site_file or 'the site file'})"
+        return f"this site opts out of it: skip in {self.site_file or 'the site file'}"
 
 
 class Outcome(Record):
@@ -224,44 +224,13 @@ def prepare(run: Run) -> None:
 
 def os_error_line(e: OSError, req: Request | None) -> str:
     """The one line a run stopped by *e* says: for a permission the probe's account lacks,
-    which path, and what to do (run as root, or give the account a preview root of its own)."""
+    which path, and what to do (:mod:`probes._denied`)."""
     path = os.fsdecode(e.filename) if e.filename else ""
     if e.errno not in (errno.EACCES, errno.EPERM) or not os.path.isabs(path) or req is None:
         return f"{e.strerror or e}" + (f": {path}" if path else "")
-    import pwd
+    from probes._denied import write_line
 
-    uid = os.geteuid()
-    try:
-        user = pwd.getpwuid(uid).pw_name
-    except KeyError:
-        user = str(uid)
-    parent, name = os.path.split(path)
-    if lexists(Path(path)):
-        what, target = f"write {path}", path
-    elif name.startswith(".") and name.endswith(".tmp"):  # a file written by rename
-        what, target = f"create files in {parent}", parent
-    else:
-        what, target = f"create {path}", parent
-    line = (f"permission denied: the probe runs as {user} (uid {uid}), who may not {what}: "
-            "run the probe as root")  # fmt: skip
-    info = str(req.info_dir)
-    if _inside(path, info) or _inside(info, path):
-        tags = f" (it writes the tags files under {info}), or let {user} write {target}"
-        return line + tags + f" (chown -R {user} {target})"
-    root = str(req.preview_root)
-    if _inside(path, root) or _inside(root, path):
-        make = "" if lexists(req.preview_root) else f"mkdir -p {root} && "
-        where = f" in {req.site_file}" if req.site_file else " (--preview-root)"
-        own = f"({make}chown -R {user} {root})"
-        return line + (
-            f", or give {user} a preview root of its own {own}, or set preview_root{where} to a "
-            f"directory {user} owns"
-        )
-    return line + f", or let {user} use {path}"
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
+    return write_line(path, req)
 
 
 def lexists(path: Path) -> bool:

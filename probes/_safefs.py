@@ -149,7 +149,7 @@ def replace_regular(
 
     With *like* (the old file's status) the new file keeps its owner, group and mode; without
     it the file gets *mode* and the process's owner.  A process that may not give the file its
-    old owner (not root) leaves it alone: UnsafePath.
+    old owner (not root) leaves it alone: PermissionError naming *where*.
     """
     tmp = f".{name}.pps-{os.getpid()}.tmp"
     try:
@@ -169,11 +169,8 @@ def replace_regular(
                 if (like.st_uid, like.st_gid) != (os.geteuid(), os.getegid()):
                     try:
                         os.fchown(f.fileno(), like.st_uid, like.st_gid)
-                    except PermissionError:
-                        raise UnsafePath(
-                            f"cannot keep the owner of {where} (uid {like.st_uid}, gid "
-                            f"{like.st_gid}) when rewriting it: run the probe as root"
-                        ) from None
+                    except PermissionError as e:  # not root: the probe says what to do
+                        raise _named(e, where) from None
                 os.fchmod(f.fileno(), stat.S_IMODE(like.st_mode))
             else:
                 os.fchmod(f.fileno(), mode)

@@ -173,7 +173,7 @@ def build_request(args: SimpleNamespace, started: float) -> Request:
     values = {**DEFAULTS, **from_file, **check_values(flags, flags=True)}
     for key, flag in (("subcluster", "--subcluster"), ("vos", "--vo"),
                       ("repository", "--repository")):  # fmt: skip
-        if key not in values and not (key == "repository" and args.uninstall):
+        if key not in values and not (args.uninstall and key in ("vos", "repository")):
             why = f"the site file {path} has no {key!r}"
             if not have_file:
                 why = "--no-site-config" if args.no_site_config else f"no site file at {path}"
@@ -189,7 +189,7 @@ def build_request(args: SimpleNamespace, started: float) -> Request:
         preview_root=root,
         info_dir=Path(values["info_dir"]),
         subcluster=values["subcluster"],
-        vos=tuple(values["vos"]),
+        vos=tuple(values.get("vos", ())),  # --uninstall cleans every VO's tags file
         site_vos=from_file.get("vos"),
         profile_d=Path(values["profile_d"]),
         config_hook=Path(values.get("config_hook") or root / "hooks" / "configure"),

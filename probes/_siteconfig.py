@@ -111,6 +111,10 @@ def read_site_file(path: str) -> dict[str, Any]:
     """The checked values of the site file at *path* (SiteConfigError naming the problem)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except PermissionError:
+        from probes._denied import read_line
+
+        raise SiteConfigError(read_line(os.path.abspath(path), "the site file")) from None
     except OSError as e:
         raise SiteConfigError(f"cannot read the site file {path}: {e.strerror or e}") from None
     with os.fdopen(fd, "rb") as f:

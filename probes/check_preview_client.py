@@ -39,7 +39,7 @@ from probes._run import INCOMPLETE, INCOMPLETE_LIMIT, REFUSED, Outcome, Request,
 from probes._safefs import locked_path
 from probes._settings import OPTIONS, build_request, help_text
 from probes._site import SiteLayout
-from probes._state import AWAITING_CONFIGURATION, BROKEN, RETIRED
+from probes._state import AWAITING_CONFIGURATION, BROKEN, RETIRED, VERIFIED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -138,6 +138,10 @@ class PreviewClient(nagiosplugin.Resource):
                     "tests_failed", len(outcome.tests) - passed, min=0, context="perfdata"
                 ),
             ]
+        # 1 only when this version is installed, verified and tagged here: what the distributor
+        # counts as live (a version the site skipped or retired is OK for Nagios, not live)
+        live = int(outcome.status == VERIFIED)
+        metrics.append(nagiosplugin.Metric("live", live, min=0, max=1, context="perfdata"))
         if outcome.release is not None:
             size = outcome.release.size
             metrics.append(nagiosplugin.Metric("size", size, "B", min=0, context="perfdata"))

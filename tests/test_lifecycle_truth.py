@@ -244,6 +244,7 @@ def _downgrade_to_v3(store: Path) -> None:
             FROM push;
         DROP TABLE push;
         ALTER TABLE push3 RENAME TO push;
+        ALTER TABLE outcome DROP COLUMN live;
         PRAGMA user_version=3;
         """
     )
@@ -609,3 +610,40 @@ def test_a_close_retires_the_preview_at_an_ssh_site_too(ssh_grid: Any) -> None:
     assert TAG not in grid.tags("ALPHA")
     incoming = grid.site_root("ALPHA") / "opt/pps/preview/.pps/incoming/tool-1.0/index.json"
     assert json.loads(incoming.read_text())["releases"][0]["stage"] == "production"
+
+
+def _opt_out(grid: Grid, site: str) -> None:
+    """*site* writes its own site file, opting out of tool 1.0 (``skip``)."""
+    root = grid.site_root(site)
+    vos = ", ".join(f'"{v}"' for v in _vos(site))
+    (root / "etc/pps").mkdir(parents=True, exist_ok=True)
+    (root / "etc/pps/site.toml").write_text(
+        f'site = "{site}"\nvos = [{vos}]\nsubcluster = "ce.{site.lower()}.test"\n'
+        f'preview_root = "{root}/opt/pps/preview"\ninfo_dir = "{root}/opt/glite/var/info"\n'
+        f'profile_d = "{root}/etc/profile.d"\nskip = ["tool 1.0"]\n'
+    )
+
+
+def test_a_site_that_opts_out_of_a_version_is_ok_but_not_live(
+    grid: Grid, smtp_server: SMTPServer
+) -> None:
+    """The site's probe says OK (nothing is wrong there), yet the version is not live there: it
+    cannot accept it, the mails do not name it, and the metrics do not count it delivered."""
+    grid.config.write_text(grid.config.read_text() + notify_section(smtp_server.port))
+    _create(grid, "--bug", BUG)
+    _opt_out(grid, "ALPHA")
+    pushed = grid.invoke("push", "tool", "1.0", "--site", "ALPHA", "--site", "BRAVO")
+    grid.ok("release", "verify", "tool", "1.0")
+    accept = grid.invoke("release", "accept", "tool", "1.0", "--site", "ALPHA")
+
+    assert pushed.exit_code == 0, pushed.output
+    assert not _has_tag(grid, "ALPHA") and _has_tag(grid, "BRAVO")
+    status = {o["site"]: o for o in json.loads(grid.ok("status", "tool", "1.0", "--json"))}
+    assert (status["ALPHA"]["state"], status["ALPHA"]["live"]) == ("OK", False)
+    assert (status["BRAVO"]["state"], status["BRAVO"]["live"]) == ("OK", True)
+    assert accept.exit_code == 2
+    assert "site ALPHA cannot accept tool 1.0: it is not live there (OK at " in accept.output
+    assert "skipped (this site opts out of it" in accept.output
+    for mail in smtp_server.received:
+        assert "(installed beside production, its local tests passed): BRAVO\n" in mail.body
+        assert "ALPHA" not in mail.body

@@ -1,9 +1,11 @@
 """Inputs that used to end in a traceback or an "internal error": now one line each.
 
 A site file, a ``pps.toml`` or a ``pps-tests.toml`` nested thousands of levels deep (tomllib
-recurses; a dotted key of thousands of parts costs it gigabytes), a NUL in a pull-mode tarball
-path or repository location, and a ``mailto:`` feedback URL that ``release create`` took and
-the bulletin showed as "none yet".
+recurses; a dotted key of thousands of parts costs it gigabytes) or holding an integer of
+thousands of digits (``int()`` refuses more than 4300), a megabyte of text that a backtracking
+check would take hours over (the push reads that much of a site's file), a NUL in a pull-mode
+tarball path or repository location, and a ``mailto:`` feedback URL that ``release create`` took
+and the bulletin showed as "none yet".
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import resource
 import string
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +34,8 @@ DEEP_ARRAY = "a = " + "[" * 5000 + "]" * 5000 + "\n"
 DEEP_INLINE = "a = " + "{b = " * 3000 + "1" + "}" * 3000 + "\n"
 DEEP_DOTTED = "a" + ".b" * 20000 + " = 1\n"
 TOO_DEEP = f"nested more than {MAX_DEPTH} levels deep"
+HUGE_INT = "retire_grace = " + "1" * 5000 + "\n"
+TOO_BIG = "not valid TOML: an integer beyond the 64 bits TOML allows"
 
 
 def _one_line(text: str) -> str:
@@ -122,6 +127,118 @@ def test_a_deeply_nested_tests_file_is_refused_at_release_create(grid: Grid) -> 
     assert not (grid.root / "repo/unverified/tool").exists()
 
 
+# ------------------------------------------------------------ integers beyond 64 bits
+def test_a_site_file_with_a_5000_digit_number_is_one_unknown_line(tmp_path: Path) -> None:
+    add_release(tmp_path / "repo")
+    site = make_site(tmp_path)
+    site.site_file.write_text(HUGE_INT)
+
+    proc = run_probe(site, tmp_path / "repo")
+
+    assert proc.returncode == 3
+    assert (
+        _one_line(proc.stdout) == f"PREVIEW_CLIENT UNKNOWN - site file {site.site_file}: {TOO_BIG}"
+    )
+    assert "Traceback" not in proc.stderr
+    assert not site.preview_root.exists()
+
+
+def test_a_pps_toml_with_a_5000_digit_number_is_one_line_exit_2(grid: Grid) -> None:
+    grid.config.write_text(grid.config.read_text() + "\n[push]\ntimeout = " + "9" * 5000 + "\n")
+
+    result = grid.invoke("sites")
+
+    assert result.exit_code == 2
+    assert result.output == f"Error: {grid.config}: {TOO_BIG}\n"
+
+
+def test_a_5000_digit_number_in_a_site_file_read_by_the_push_is_that_sites_one_line(
+    grid: Grid,
+) -> None:
+    src = grid.source("tool-1.0")
+    grid.ok("release", "create", "tool", "1.0", "--from", str(src), "--class", "bc-client",
+            "--type", "revision")  # fmt: skip
+    site_file = grid.site_root("ALPHA") / "etc/pps/site.toml"
+    site_file.parent.mkdir(parents=True)
+    site_file.write_text(HUGE_INT)
+
+    result = grid.invoke("push", "tool", "1.0")
+
+    assert result.exit_code == 1
+    assert "internal error" not in result.output and "Traceback" not in result.output
+    alpha = [ln for ln in result.output.splitlines() if ln.startswith("ALPHA ")]
+    assert len(alpha) == 1 and alpha[0].split()[1] == "UNKNOWN", result.output
+    assert TOO_BIG in alpha[0]
+    assert "3/4 site(s) OK" in result.output
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a = 0x" + "f" * 17, "a = -9223372036854775809", "a = [0o" + "7" * 22 + "]",
+     "[t]\nb = {c = 0b1" + "0" * 64 + "}"],
+    ids=["hex", "below", "octal-in-array", "binary-in-table"],
+)  # fmt: skip
+def test_an_integer_beyond_64_bits_is_one_toml_error(text: str) -> None:
+    with pytest.raises(TomlError) as e:
+        loads(text)
+    assert str(e.value) == TOO_BIG
+    assert loads("a = 0x7fffffffffffffff\nb = -9223372036854775808") == {
+        "a": (1 << 63) - 1, "b": -(1 << 63)
+    }  # fmt: skip
+
+
+# ------------------------------------------------------- a megabyte of hostile shapes
+#: What a push reads of a site's file at most, and what any pps file could hold: shapes that a
+#: backtracking check could take time quadratic in their length over (hours for a megabyte).
+MEGABYTE = 1 << 20
+LONG_SHAPES = {
+    "bare-run": "a" * MEGABYTE,
+    "unclosed-multiline": '"""' + "a" * MEGABYTE,
+    "unclosed-literal": "'''" + "a" * MEGABYTE,
+    "key-run": "a" * MEGABYTE + " = 1",
+    "chains": ("a." * (MAX_DEPTH - 1) + "a ") * (MEGABYTE // (2 * MAX_DEPTH)),
+    "spaced-dots": "a" + " ." * (MEGABYTE // 2),
+    "quotes": '"' * MEGABYTE,
+    "escapes": 'a = "' + '\\"' * (MEGABYTE // 2),
+    "brackets": "a = " + "[]," * (MEGABYTE // 3),
+    "float-digits": "a = 1." + "5" * MEGABYTE,
+}
+_JUDGE = (
+    "import sys\n"
+    "from pps.tomlfile import TomlError, loads\n"
+    "try:\n    loads(sys.stdin.read())\n"
+    "except TomlError as e:\n    print('TomlError', len(str(e).splitlines()))\n"
+    "else:\n    print('read')\n"
+)
+
+
+@pytest.mark.parametrize("shape", sorted(LONG_SHAPES))
+def test_a_megabyte_of_any_shape_is_judged_within_seconds(shape: str) -> None:
+    proc = subprocess.run([sys.executable, "-c", _JUDGE], input=LONG_SHAPES[shape],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout in ("read\n", "TomlError 1\n")
+
+
+def test_a_site_file_a_push_reads_cannot_hold_up_the_push(grid: Grid) -> None:
+    src = grid.source("tool-1.0")
+    grid.ok("release", "create", "tool", "1.0", "--from", str(src), "--class", "bc-client",
+            "--type", "revision")  # fmt: skip
+    site_file = grid.site_root("ALPHA") / "etc/pps/site.toml"
+    site_file.parent.mkdir(parents=True)
+    site_file.write_text("a" * (MEGABYTE - 1))  # as much as the push reads
+    pps = Path(sys.executable).with_name("pps")
+
+    proc = subprocess.run([str(pps), "--config", str(grid.config), "push", "tool", "1.0"],
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    alpha = [ln for ln in proc.stdout.splitlines() if ln.startswith("ALPHA ")]
+    assert len(alpha) == 1 and alpha[0].split()[1] == "UNKNOWN", proc.stdout
+    assert "3/4 site(s) OK" in proc.stdout
+
+
 def test_nesting_a_pps_file_needs_is_read_as_before() -> None:
     text = (
         '[[sites]]\nname = "A"\n[sites.glue]\nx = [[1, 2], [3]]\n'
@@ -149,7 +266,7 @@ def _depth(value: object) -> int:
 
 TOML_PIECES = st.sampled_from(
     ["[", "]", "{", "}", "=", ".", ",", '"', "'", '"""', "'''", "#", "\n", " ", "a", "1", "\\",
-     "x = ", "[t]\n", "[[u]]\n", "\x00", "1.5"]
+     "x = ", "[t]\n", "[[u]]\n", "\x00", "1.5", "9" * 4400, "0x" + "f" * 17, "-", "_"]
 )  # fmt: skip
 
 
@@ -163,6 +280,15 @@ def test_any_text_is_a_bounded_table_or_one_toml_error(text: str) -> None:
         return
     assert isinstance(data, dict)
     assert _depth(data) <= MAX_DEPTH
+    assert all(-(1 << 63) <= n < 1 << 63 for n in _integers(data))
+
+
+def _integers(value: object) -> list[int]:
+    if isinstance(value, dict):
+        return [n for v in value.values() for n in _integers(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in _integers(v)]
+    return [value] if isinstance(value, int) else []
 
 
 # ------------------------------------------------------------- NUL in pull-mode paths

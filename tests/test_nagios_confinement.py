@@ -175,6 +175,14 @@ def _publication_probe(grid: Grid, tmp: Path) -> tuple[list[str], str, Payload]:
         f"{NOT_IN_A_PATH}"), payload  # fmt: skip
 
 
+def _bdii(grid: Grid, tmp: Path) -> tuple[list[str], str, Payload]:
+    payload = Payload(tmp)
+    value = f"ldap://127.0.0.1:2170/&{payload.script}"
+    return ["--publication", "--bdii", value], (
+        f"BDII URL '{value}' is not valid: it must name only a host and a port (use "
+        "ldap://HOST:PORT)"), payload  # fmt: skip
+
+
 PAYLOADS: dict[str, tuple[Callable[[Grid, Path], tuple[list[str], str, Payload]], str]] = {
     "site_config-ampersand": (_site_config, "pps good 1.0"),
     "preview_root-pipe": (_preview_root, "pps good 1.0"),
@@ -183,6 +191,7 @@ PAYLOADS: dict[str, tuple[Callable[[Grid, Path], tuple[list[str], str, Payload]]
     "probe-ampersand": (_probe, "pps good 1.0"),
     "python-pipe": (_python, "pps good 1.0"),
     "publication-probe-redirect": (_publication_probe, "pps publication"),
+    "bdii-ampersand": (_bdii, "pps publication"),
 }
 
 

@@ -22,7 +22,7 @@ from tests.probe_helpers import (
     status_line,
 )
 
-PERFDATA_OK = r"\| size=\d+B;;;0 tests_failed=0;;;0 tests_passed=2;;;0 time=[\d.]+s;;;0"
+PERFDATA_OK = r"\| live=1;;;0 size=\d+B;;;0 tests_failed=0;;;0 tests_passed=2;;;0 time=[\d.]+s;;;0"
 
 
 def test_fresh_install_is_verified_and_tagged_for_two_vos(tmp_path: Path) -> None:
@@ -152,7 +152,7 @@ def test_failing_test_withdraws_the_tag_and_keeps_foreign_tags(tmp_path: Path) -
     assert re.fullmatch(
         r"PREVIEW_CLIENT CRITICAL - fake-client 1\.0\.0 broken at ce01\.example\.org: "
         r"test smoke failed \(exit 3\) \(1/2 tests passed\), tag withdrawn for dteam,ops "
-        r"\| size=\d+B;;;0 tests_failed=1;;;0 tests_passed=1;;;0 time=[\d.]+s;;;0",
+        r"\| live=0;;;0 size=\d+B;;;0 tests_failed=1;;;0 tests_passed=1;;;0 time=[\d.]+s;;;0",
         status_line(proc),
     )
     assert site.tags_text("dteam") == (
@@ -300,7 +300,7 @@ def test_verbose_output_lists_each_test(tmp_path: Path) -> None:
     )
     assert re.fullmatch(r"test runs: passed in [\d.]+s", lines[2])
     assert re.fullmatch(r"test on-path: passed in [\d.]+s", lines[3])
-    assert lines[4].startswith("| size=")
+    assert lines[4].startswith("| live=1;;;0 size=")
 
 
 def test_concurrent_run_waits_for_the_lock_within_the_timeout(tmp_path: Path) -> None:

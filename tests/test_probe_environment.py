@@ -112,7 +112,7 @@ def test_nbc_client_without_hook_awaits_configuration_and_is_not_tagged(tmp_path
     assert proc.returncode == 1, proc.stdout
     assert re.fullmatch(
         rf"PREVIEW_CLIENT WARNING - awaiting local configuration: create executable "
-        rf"{re.escape(str(site.hook))} \| size={release.size}B;;;0 time=[\d.]+s;;;0",
+        rf"{re.escape(str(site.hook))} \| live=0;;;0 size={release.size}B;;;0 time=[\d.]+s;;;0",
         status_line(proc),
     )
     assert not site.install_dir().exists()

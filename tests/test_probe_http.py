@@ -26,7 +26,7 @@ from tests.probe_helpers import (
 
 OK_LINE = re.compile(
     r"PREVIEW_CLIENT OK - fake-client 1\.0\.0 verified at ce01\.example\.org: 2/2 tests passed, "
-    r"tagged for dteam,ops \| size=\d+B;;;0 tests_failed=0;;;0 tests_passed=2;;;0 "
+    r"tagged for dteam,ops \| live=1;;;0 size=\d+B;;;0 tests_failed=0;;;0 tests_passed=2;;;0 "
     r"time=[\d.]+s;;;0"
 )
 TAG = "VO-dteam-PPS-fake-client-1.0.0\nPPS-PREVIEW\n"
@@ -84,7 +84,7 @@ def test_checksum_mismatch_over_https_leaves_no_partial_download(tmp_path: Path)
         r"PREVIEW_CLIENT CRITICAL - checksum mismatch for fake-client 1\.0\.0: the index says "
         rf"sha256 f{{64}}, {re.escape(server.url)}unverified/fake-client/1\.0\.0/"
         r"fake-client-1\.0\.0\.tar\.gz has [0-9a-f]{64}; nothing installed "
-        r"\| size=\d+B;;;0 time=[\d.]+s;;;0",
+        r"\| live=0;;;0 size=\d+B;;;0 time=[\d.]+s;;;0",
         status_line(proc),
     )
     _assert_nothing_installed(site)

@@ -81,7 +81,9 @@ def test_the_generated_objects_are_accepted_by_nagios_alone(grid: Grid, nagios: 
         )
     # push mode: no repository URL to clean up against, and the file says why
     assert "service_description  pps cleanup" not in text
-    assert "# push-mode site when a push says so ('pps remove', a rejection): that push\n" in text
+    assert (
+        "# rejection, 'pps remove') pushes to the site: that push rewrites the incoming\n" in text
+    )
     check = verify(nagios, main_config(tmp_path / "run", objects))
     assert check.returncode == 0, check.stdout
     assert "Total Errors:   0" in check.stdout
@@ -236,10 +238,11 @@ def test_a_site_without_a_site_file_is_given_the_inventorys_values(grid: Grid):
     assert delta["_PPS_SITE"] == f"--site-config {grid.site_root('DELTA')}/etc/pps/site.toml"
 
 
-@pytest.mark.parametrize("mode", ["pull", "push"])
-def test_nagios_shows_ok_for_a_site_without_a_site_file(
-    grid: Grid, nagios: str, tmp_path: Path, mode: str
-):
+def _run_checks(
+    grid: Grid, nagios: str, tmp_path: Path, mode: str, *args: str
+) -> dict[str, dict[str, str]]:
+    """Nagios runs what 'pps nagios-config --site ALPHA ARGS' wrote until every service of
+    ALPHA was checked; their servicestatus blocks."""
     releases(grid)
     if mode == "pull":
         pull_mode(grid)
@@ -247,14 +250,22 @@ def test_nagios_shows_ok_for_a_site_without_a_site_file(
         pushed = {c: grid.invoke("push", c, "1.0", "--site", "ALPHA") for c in ("good", "bad")}
         assert pushed["good"].exit_code == 0, pushed["good"].output
     objects = tmp_path / "pps.cfg"
-    result = grid.invoke("nagios-config", "--site", "ALPHA", "--out", str(objects))
+    result = grid.invoke("nagios-config", "--site", "ALPHA", *args, "--out", str(objects))
     assert result.exit_code == 0, result.output
     cfg = main_config(tmp_path / "run", objects)
-    assert verify(nagios, cfg).returncode == 0
-
+    check = verify(nagios, cfg)
+    assert check.returncode == 0, check.stdout
     names = {"pps good 1.0", "pps bad 1.0"} | ({"pps cleanup"} if mode == "pull" else set())
+    names |= {"pps publication"} if "--publication" in args else set()
     with running(nagios, cfg) as status:
-        services = wait_for_checks(status, names)
+        return wait_for_checks(status, names)
+
+
+@pytest.mark.parametrize("mode", ["pull", "push"])
+def test_nagios_shows_ok_for_a_site_without_a_site_file(
+    grid: Grid, nagios: str, tmp_path: Path, slapd: Slapd, mode: str
+):
+    services = _run_checks(grid, nagios, tmp_path, mode, "--publication", "--bdii", slapd.url)
 
     good, bad = services["pps good 1.0"], services["pps bad 1.0"]
     assert good["current_state"] == "0", good["plugin_output"]
@@ -265,7 +276,32 @@ def test_nagios_shows_ok_for_a_site_without_a_site_file(
     if mode == "pull":
         cleanup = services["pps cleanup"]
         assert cleanup["current_state"] == "0", cleanup["plugin_output"]
+    publication = services["pps publication"]
+    assert publication["current_state"] == "0", publication["plugin_output"]
+    # the inventory's site name: the publication check is told it (--site ALPHA)
+    assert publication["plugin_output"].startswith(
+        "PREVIEW_PUBLICATION OK - ALPHA ce.alpha.test in ldap://127.0.0.1:"
+    ), publication["plugin_output"]
     assert "VO-dteam-PPS-good-1.0" in grid.tags("ALPHA", "dteam")
+
+
+@pytest.mark.parametrize("mode", ["pull", "push"])
+def test_nagios_checks_a_site_with_its_own_site_file_by_that_file(
+    grid: Grid, nagios: str, tmp_path: Path, mode: str
+):
+    # the site file says more than the inventory (which lists dteam only): the checks read it
+    site_file(grid, "ALPHA", vos='["dteam", "ops"]')
+
+    services = _run_checks(grid, nagios, tmp_path, mode)
+
+    good, bad = services["pps good 1.0"], services["pps bad 1.0"]
+    assert good["current_state"] == "0", good["plugin_output"]
+    assert good["plugin_output"] == (
+        "PREVIEW_CLIENT OK - good 1.0 verified at ce.alpha.test: 1/1 tests passed, tagged for "
+        "dteam,ops"
+    )
+    assert bad["current_state"] == "2", bad["plugin_output"]
+    assert "VO-ops-PPS-good-1.0" in grid.tags("ALPHA", "ops")
 
 
 def _ssh_site(grid: Grid, port: int, root: Path, known_hosts: Path, identity: str = "") -> None:

@@ -46,7 +46,7 @@ def test_checksum_mismatch_is_critical_and_installs_nothing(tmp_path: Path) -> N
     assert re.fullmatch(
         r"PREVIEW_CLIENT CRITICAL - checksum mismatch for fake-client 1\.0\.0: the index says "
         rf"sha256 0{{64}}, {re.escape(str(tmp_path / 'repo' / release.tarball))} has "
-        r"[0-9a-f]{64}; nothing installed \| size=\d+B;;;0 time=[\d.]+s;;;0",
+        r"[0-9a-f]{64}; nothing installed \| live=0;;;0 size=\d+B;;;0 time=[\d.]+s;;;0",
         status_line(proc),
     )
     assert_nothing_installed(tmp_path, site, before)

@@ -2,10 +2,12 @@
 
 A fork of the probe copies the page tables of the whole interpreter and write-protects every page
 it then touches: 2 to 3 ms of a steady-state run.  The probe spawns the test (``posix_spawn``, a
-vfork) and, running as root, switches to the test account with ``setpriv``; these tests hold
-that the test still sees what it did when the probe forked: its account (real, effective, saved
-and file-system ids, no supplementary groups), its directory, stdin from /dev/null, SIGPIPE and
-SIGXFSZ back to their defaults, its own session.
+vfork) and, running as root, gives it the test account by lending it its real ids around the
+spawn (``POSIX_SPAWN_RESETIDS``), or else with ``setpriv`` (an exec more); these tests hold that
+the test still sees what it did when the probe forked, whichever way: its account (real,
+effective, saved and file-system ids, no supplementary groups, no ambient capabilities), its
+directory, stdin from /dev/null, SIGPIPE and SIGXFSZ back to their defaults, its own session;
+and that the probe has its own ids back.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import pwd
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,6 +110,32 @@ def test_a_local_test_is_spawned_not_forked(tmp_path: Path) -> None:
     assert [ln for ln in made if "CLONE_VM" not in ln or "CLONE_VFORK" not in ln] == []
 
 
+def test_a_local_test_run_as_the_test_account_costs_one_exec_no_helper(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the probe switches accounts only when it runs as root")
+    strace = require("strace", "strace")
+    add_release(tmp_path / "repo")
+    site = make_site(tmp_path)
+    assert run_probe(site, tmp_path / "repo").returncode == 0  # installs; the next run re-tests
+    trace = tmp_path / "trace"
+
+    proc = subprocess.run(
+        [strace, "-f", "-qq", "-e", "trace=execve", "-e", "signal=none", "-o", str(trace),
+         *installed_probe(), *probe_args(site, tmp_path / "repo")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    execs = [
+        re.search(r'execve\("([^"]+)"', ln).group(1)  # type: ignore[union-attr]
+        for ln in trace.read_text().splitlines()
+        if re.search(r'execve\("[^"]+", .*\) = 0', ln)
+    ]
+    # the probe itself, then each of the release's two tests: bash, and what the test runs
+    tests_execs = [os.path.basename(e) for e in execs[1:] if not e.startswith(str(site.root))]
+    assert tests_execs == ["bash", "bash"]
+
+
 def spawn_report(tmp_path: Path, user: tuple[int, int] | None) -> dict[str, str]:
     report, command = writable_report(tmp_path)
     done = _process.run_bounded(
@@ -116,17 +145,20 @@ def spawn_report(tmp_path: Path, user: tuple[int, int] | None) -> dict[str, str]
     return report_of(report.read_text().splitlines())
 
 
-@pytest.mark.parametrize("setpriv", [True, False], ids=["setpriv", "fork"])
-def test_both_ways_of_starting_a_command_give_it_the_same_rights(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setpriv: bool
+@pytest.mark.parametrize("way", ["lent ids", "setpriv", "fork"])
+def test_every_way_of_starting_a_command_gives_it_the_same_rights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, way: str
 ) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root: the probe switches accounts only when it runs as root")
-    if not setpriv:
+    if way != "lent ids":
+        monkeypatch.setattr(_process, "_may_lend_ids", lambda: False)
+    if way == "fork":
         monkeypatch.setattr(_process, "_SETPRIV", ())
     nobody = pwd.getpwnam("nobody")
     tmp_path.chmod(0o777)
     here = os.getcwd()
+    ids = (os.getresuid(), os.getresgid(), os.getgroups())
 
     got = spawn_report(tmp_path, (nobody.pw_uid, nobody.pw_gid))
 
@@ -137,6 +169,50 @@ def test_both_ways_of_starting_a_command_give_it_the_same_rights(
     assert (got["cwd"], got["stdin"]) == (str(tmp_path), "/dev/null")
     assert got["sid"] == got["pid"]  # the leader of a session of its own
     assert os.getcwd() == here  # the probe is back where it was
+    assert (os.getresuid(), os.getresgid(), os.getgroups()) == ids  # and has its own ids
+
+
+def test_the_probe_has_its_own_ids_back_when_a_command_cannot_start(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the probe switches accounts only when it runs as root")
+    nobody = pwd.getpwnam("nobody")
+    not_executable = tmp_path / "hook"
+    not_executable.write_text("#!/bin/sh\n")
+    ids = (os.getresuid(), os.getresgid(), os.getgroups())
+
+    with pytest.raises(OSError, match=r"cannot run .*hook: .*Permission denied"):
+        _process.run_bounded([str(not_executable)], cwd=tmp_path, env={}, timeout=5,
+                             user=(nobody.pw_uid, nobody.pw_gid))  # fmt: skip
+
+    assert (os.getresuid(), os.getresgid(), os.getgroups()) == ids
+
+
+def test_a_probe_holding_ambient_capabilities_starts_commands_without_them(
+    tmp_path: Path,
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the probe switches accounts only when it runs as root")
+    setpriv = require("/usr/bin/setpriv", "util-linux")
+    nobody = pwd.getpwnam("nobody")
+    tmp_path.chmod(0o777)
+    report = tmp_path / "report"
+    code = (
+        "import os, sys; from pathlib import Path; from probes import _process\n"
+        "print(_process._may_lend_ids())\n"
+        "done = _process.run_bounded(['sh', '-c', 'grep CapAmb /proc/self/status > ' + "
+        "sys.argv[1]], cwd=Path(sys.argv[1]).parent, env=dict(os.environ), timeout=30, "
+        f"user=({nobody.pw_uid}, {nobody.pw_gid}))\n"
+        "print(done.exit_code)\n"
+    )
+
+    proc = subprocess.run(
+        [setpriv, "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service",
+         sys.executable, "-c", code, str(report)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "False\n0\n", "")
+    assert report.read_text().split() == ["CapAmb:", "0000000000000000"]
 
 
 def test_a_command_that_cannot_start_is_one_oserror_naming_it(tmp_path: Path) -> None:

@@ -35,11 +35,11 @@ from tests.probe_helpers import (
 
 OK_LINE = re.compile(
     r"PREVIEW_CLIENT OK - fake-client 1\.0\.0 verified at ce01\.example\.org: 2/2 tests passed, "
-    r"tagged for dteam,ops \| size=\d+B;;;0 tests_failed=0;;;0 tests_passed=2;;;0 "
+    r"tagged for dteam,ops \| live=1;;;0 size=\d+B;;;0 tests_failed=0;;;0 tests_passed=2;;;0 "
     r"time=[\d.]+s;;;0"
 )
 #: What a refused index adds to its one line.
-REFUSED_TAIL = r"; nothing changed \| time=[\d.]+s;;;0"
+REFUSED_TAIL = r"; nothing changed \| live=0;;;0 time=[\d.]+s;;;0"
 
 
 def _signed_repository(tmp_path: Path, name: str = "repo.pem") -> tuple[Path, str]:

@@ -296,6 +296,22 @@ def test_endless_df_output_after_a_failed_upload_fails_the_site_alone(hostile) -
     assert "df -Pk" in (grid.root / "shell.log").read_text()  # it did ask df, endless
 
 
+def test_a_df_that_never_answers_after_a_failed_upload_still_says_what_failed(hostile) -> None:
+    grid = hostile(timeout=30)  # the site's I/O timeout is far away: df's own bound must hold
+    root = grid.site_root("ALPHA")
+    shell = _shell(grid.root / "shell.sh", df="exec sleep 100000")
+    _reconfigure(grid, "ALPHA", force_command=shell)
+    blocker = root / "opt/pps/preview/.pps/incoming/tool-1.0/index.json.part"
+    blocker.mkdir(parents=True)  # the upload of index.json cannot write its part file
+
+    ran = Pps(grid, "push", "tool", "1.0", "--timeout", "5").wait(60)
+
+    assert ran.seconds < 25, ran
+    summary = _assert_alone(ran, grid, "cannot write")
+    assert "index.json" in summary
+    assert "df -Pk" in (grid.root / "shell.log").read_text()
+
+
 def test_a_site_that_floods_stdout_after_its_status_line_fails_alone(hostile) -> None:
     grid = hostile({"ALPHA": _script(Path(tempfile.mkdtemp()) / "python", FLOOD)})
 

@@ -161,15 +161,137 @@ def test_a_permission_the_probe_lacks_is_one_unknown_line_naming_the_path_and_th
     line = one_line(proc)
     assert proc.returncode == 3, line
     assert line.startswith("PREVIEW_CLIENT UNKNOWN - permission denied: the probe runs as nobody")
-    where = rf"who may not (write|create|create files in) {re.escape(str(path))}(/[^ :]+)?: "
+    where = rf"who may not (write|create|create files in) {re.escape(str(path))}(/[^ :]+)?"
+    where += r"( \(it belongs to uid \d+, gid \d+\))?: "
     assert re.search(where, line), line
     assert "run the probe as root" in line
     if case == "tags file":
         assert f"let nobody write {site.info_dir}" in line
     else:
-        assert f"chown -R nobody {site.preview_root}" in line
+        assert f"chown -R nobody:nogroup {site.preview_root}" in line
         assert "set preview_root" in line
     assert site.tags_text("dteam") == tags_before
+
+
+def _root_only_site_file(tmp_path: Path) -> tuple[Site, str]:
+    site = _nobodys_site(tmp_path)
+    site.site_file.chmod(0o600)
+    where = site.site_file
+    return site, f"read the site file {where}: run the probe as root, or let nobody read it " \
+        f"(chmod o+r {where})"  # fmt: skip
+
+
+def _root_only_site_file_dir(tmp_path: Path) -> tuple[Site, str]:
+    site = _nobodys_site(tmp_path)
+    site.site_file.parent.chmod(0o700)
+    where = site.site_file.parent
+    return site, f"enter {where} (on the way to the site file {site.site_file}): run the probe " \
+        f"as root, or let nobody enter it (chmod o+x {where})"  # fmt: skip
+
+
+def _root_only_repository(tmp_path: Path) -> tuple[Site, str]:
+    site = _nobodys_site(tmp_path)
+    repo = tmp_path / "repo"
+    repo.chmod(0o700)
+    return site, f"enter {repo} (on the way to the repository file {repo}/index.json): run the " \
+        f"probe as root, or let nobody enter it (chmod o+x {repo})"  # fmt: skip
+
+
+def _root_only_tarball(tmp_path: Path) -> tuple[Site, str]:
+    site = _nobodys_site(tmp_path)
+    (tarball,) = (tmp_path / "repo").rglob("*.tar.gz")
+    tarball.chmod(0o600)
+    return site, f"read the repository file {tarball}: run the probe as root, or let nobody " \
+        f"read it (chmod o+r {tarball})"  # fmt: skip
+
+
+def _root_owned_tags_file(tmp_path: Path) -> tuple[Site, str]:
+    """Root ran the probe first; now nobody's run must withdraw a tag from root's tags file."""
+    site = installed_as_root(tmp_path)
+    chown_tree(site.preview_root, "nobody")
+    chown_tree(site.info_dir, "nobody")
+    os.chown(site.tags_file("dteam"), 0, 0)
+    add_release(tmp_path / "repo", make_manifest([("fails", "false")]), replace=True)
+    where, cell = site.tags_file("dteam"), site.info_dir / SUBCLUSTER
+    return site, f"write {where} (it belongs to uid 0, gid 0): run the probe as root (it " \
+        f"writes the tags files under {site.info_dir}), or let nobody write {cell} " \
+        f"(chown -R nobody:nogroup {cell})"  # fmt: skip
+
+
+def _nobodys_site(tmp_path: Path) -> Site:
+    """A site whose preview root and info dir are nobody's, its site file root's (0644)."""
+    add_release(tmp_path / "repo")
+    site = make_site(tmp_path)
+    site.write_site_file()
+    for where in (site.preview_root, site.info_dir):
+        where.mkdir(parents=True)
+        chown_tree(where, "nobody")
+    return site
+
+
+READ_CASES = {
+    "site file": _root_only_site_file,
+    "site file's directory": _root_only_site_file_dir,
+    "repository": _root_only_repository,
+    "tarball": _root_only_tarball,
+    "root's tags file": _root_owned_tags_file,
+}
+
+
+@pytest.mark.parametrize("case", sorted(READ_CASES))
+def test_a_file_the_probes_account_may_not_use_is_named_with_the_way_out(
+    tmp_path: Path, bundle: Path, case: str
+) -> None:
+    needs_root()
+    site, says = READ_CASES[case](tmp_path)
+    tags_before = site.tags_text("dteam")
+
+    proc = as_nobody(bundle, probe_args(site, tmp_path / "repo"))
+
+    line = one_line(proc)
+    assert proc.returncode == 3, line
+    assert line.startswith(
+        "PREVIEW_CLIENT UNKNOWN - permission denied: the probe runs as nobody (uid 65534), who "
+        f"may not {says}"
+    ), line
+    assert site.tags_text("dteam") == tags_before
+    assert not site.install_dir().exists() or case == "root's tags file"
+
+
+def test_a_hook_the_probes_account_may_not_run_is_named_with_the_way_out(
+    tmp_path: Path, bundle: Path
+) -> None:
+    needs_root()
+    site = _hooked(tmp_path, "#!/bin/sh\nexit 0\n")
+    site.hook.chmod(0o700)
+    chown_tree(site.preview_root, "nobody")
+    os.chown(site.hook, 0, 0)
+    site.info_dir.mkdir(parents=True)
+    chown_tree(site.info_dir, "nobody")
+
+    proc = as_nobody(bundle, probe_args(site, tmp_path / "repo"))
+
+    assert proc.returncode == 1, proc.stdout
+    assert one_line(proc).startswith(
+        "PREVIEW_CLIENT WARNING - awaiting local configuration: permission denied: the probe "
+        "runs as nobody (uid "
+        f"65534), who may not run {site.hook}: run the probe as root, or let nobody run it "
+        f"(chmod a+rx {site.hook}) |"
+    ), proc.stdout
+    assert not site.install_dir().exists()
+
+
+def test_a_hook_that_is_not_executable_says_so(tmp_path: Path) -> None:
+    site = _hooked(tmp_path, "#!/bin/sh\nexit 0\n")
+    site.hook.chmod(0o644)
+
+    proc = run_probe(site, tmp_path / "repo")
+
+    assert proc.returncode == 1, proc.stdout
+    assert status_line(proc).startswith(
+        f"PREVIEW_CLIENT WARNING - awaiting local configuration: {site.hook} is not executable "
+        f"(chmod +x {site.hook}) |"
+    ), proc.stdout
 
 
 def test_following_the_advice_lets_an_account_that_is_not_root_run_the_probe(
@@ -186,20 +308,142 @@ def test_following_the_advice_lets_an_account_that_is_not_root_run_the_probe(
         proc = as_nobody(bundle, probe_args(site, tmp_path / "repo"))
         if proc.returncode != 3:
             break
-        command = re.search(r"\((mkdir -p \S+ && )?chown -R nobody \S+\)", one_line(proc))
-        assert command, proc.stdout
-        followed.append(command.group(0)[1:-1])
+        followed.append(advice(proc))
         subprocess.run(["sh", "-c", followed[-1]], check=True)
 
     assert proc.returncode == 0, proc.stdout
     assert followed == [
-        f"mkdir -p {site.preview_root} && chown -R nobody {site.preview_root}",
-        f"chown -R nobody {site.info_dir}",
+        f"mkdir -p {site.preview_root} && chown -R nobody:nogroup {site.preview_root}",
+        f"chown -R nobody:nogroup {site.info_dir}",
     ]
     assert status_line(proc).startswith(
         "PREVIEW_CLIENT OK - fake-client 1.0.0 verified at ce01.example.org: 2/2 tests passed"
     )
     assert TAG in (site.tags_text("dteam") or "")
+
+
+def advice(proc: subprocess.CompletedProcess[str]) -> str:
+    """The command a permission line tells the admin to run (in its parentheses)."""
+    command = re.search(r"\((mkdir -p \S+ && )?chown -R nobody:nogroup \S+\)", one_line(proc))
+    assert command, proc.stdout
+    return command.group(0)[1:-1]
+
+
+def test_a_site_that_ran_the_probe_as_root_can_follow_the_advice_to_another_account(
+    tmp_path: Path, bundle: Path
+) -> None:
+    """Root installed and tagged a version; a new tarball of it comes, and the probe now runs
+    as nobody: it says what to hand over, one step at a time, and then the run is OK."""
+    needs_root()
+    site = installed_as_root(tmp_path)
+    new_files = {"bin/fake-client": b"#!/bin/sh\necho new\n", "etc/setup.sh": b""}
+    add_release(tmp_path / "repo", make_manifest(), new_files, replace=True)
+    followed = []
+    for _ in range(4):
+        proc = as_nobody(bundle, probe_args(site, tmp_path / "repo"))
+        if proc.returncode != 3:
+            break
+        followed.append(advice(proc))
+        subprocess.run(["sh", "-c", followed[-1]], check=True)
+
+    assert proc.returncode == 0, proc.stdout
+    assert followed == [
+        f"chown -R nobody:nogroup {site.preview_root}",
+        f"chown -R nobody:nogroup {site.info_dir / SUBCLUSTER}",
+    ]
+    assert TAG in (site.tags_text("dteam") or "")
+
+
+# -- publishing: bdii-update runs the one-file probe's GIP provider through wrapper scripts
+
+#: The README's wrapper scripts (with the site file named: a test has none at the default place).
+WRAPPERS = {
+    ("provider", "pps-gip-provider"): "",
+    ("plugin", "pps-gip-plugin"): " --mode plugin",
+    ("provider", "pps-gip-glue2"): " --glue2-only",
+}
+
+
+def _ce_subcluster() -> str:
+    dn = f"GlueSubClusterUniqueID={SUBCLUSTER},GlueClusterUniqueID={SUBCLUSTER}"
+    return (
+        f"dn: GlueClusterUniqueID={SUBCLUSTER},Mds-Vo-name=resource,o=grid\n"
+        f"objectClass: GlueClusterTop\nobjectClass: GlueCluster\n"
+        f"GlueClusterUniqueID: {SUBCLUSTER}\n\n"
+        f"dn: {dn},Mds-Vo-name=resource,o=grid\nobjectClass: GlueClusterTop\n"
+        "objectClass: GlueSubCluster\nobjectClass: GlueHostApplicationSoftware\n"
+        f"GlueSubClusterUniqueID: {SUBCLUSTER}\nGlueSubClusterName: the CE's own\n"
+        "GlueHostApplicationSoftwareRunTimeEnvironment: LCG-2\n\n"
+    )
+
+
+@pytest.mark.parametrize("mode", ["provider", "plugin"])
+def test_bdii_update_publishes_the_one_file_probe_through_the_readmes_wrapper_scripts(
+    tmp_path: Path, bundle: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    from pps.glue import RTE_ATTR, parse_ldif
+    from tests.bdii_helpers import BdiiUpdate, Slapd
+
+    site = installed_as_root(tmp_path)
+    site.write_site_file(site="TEST-SITE")
+    bin_dir = tmp_path / "usr" / "local" / "bin"
+    bin_dir.mkdir(parents=True)
+    subprocess.run(["install", "-m", "0755", str(bundle), str(bin_dir)], check=True)
+    (bin_dir / "pps-gip-provider").symlink_to("check_preview_client.pyz")
+    monkeypatch.setenv("PPS_BUNDLE_CACHE", str(tmp_path / "bundle-cache"))
+    server = Slapd(tmp_path / "slapd")
+    server.start()
+    try:
+        bdii = BdiiUpdate(server, tmp_path / "bdii")
+        if mode == "plugin":
+            (bdii.ldif_dir / "static-file-Cluster.ldif").write_text(_ce_subcluster())
+        for (where, name), args in WRAPPERS.items():
+            if (mode == "provider") == (name == "pps-gip-provider"):
+                script = f"#!/bin/sh\nexec {bin_dir}/pps-gip-provider{args} --site-config "
+                (bdii.dir / where / name).write_text(script + f"{site.site_file}\n")
+                (bdii.dir / where / name).chmod(0o755)
+        merged = parse_ldif(bdii.run_once().replace("\ndn: ", "\n\ndn: "))
+    finally:
+        server.stop()
+
+    (subcluster,) = [e for e in merged if e.dn.startswith(f"GlueSubClusterUniqueID={SUBCLUSTER}")]
+    own = ["LCG-2"] if mode == "plugin" else []
+    assert subcluster.get(RTE_ATTR) == [*own, "PPS-PREVIEW", TAG, TAG.replace("dteam", "ops")]
+    app_envs = [e for e in merged if e.dn.startswith("GLUE2ApplicationEnvironmentID=")]
+    assert len(app_envs) == 3
+
+
+def _site_admins_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Site admins\n", 1)[1]
+    return section.split("\n## ", 1)[0]
+
+
+def test_the_readmes_site_admin_day_names_only_what_the_programs_have() -> None:
+    """The README's commands for the site admin: every probe option it shows exists, its site
+    file keys are the ones the probe takes, and its wrapper scripts are the ones tested here."""
+    from probes._siteconfig import KEYS
+
+    section = _site_admins_section()
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.DOTALL)
+    help_text = subprocess.run([*installed_probe(), "--help"], capture_output=True, text=True,
+                               check=True).stdout  # fmt: skip
+    shown = set()
+    for _, block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():  # continued lines joined
+            if "check_preview_client" in line and not line.startswith("PREVIEW_CLIENT"):
+                shown |= set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", line.split("#")[0]))
+    assert {"--component", "--version", "--cleanup", "--uninstall", "--timeout"} <= shown
+    assert sorted(o for o in shown if o not in help_text) == []
+
+    (site_file,) = [b for kind, b in blocks if kind == "toml" and "subcluster =" in b]
+    keys = set(re.findall(r"^(?:# )?([a-z_]+) = ", site_file, re.MULTILINE))
+    assert "skip" in keys and keys <= KEYS, keys - KEYS
+
+    wrappers = re.findall(
+        r"exec /usr/local/bin/pps-gip-provider([^\\]*)\\n' > (\w+)/(\S+)", section
+    )
+    assert {(where, name): args for args, where, name in wrappers} == WRAPPERS
 
 
 # -- the probe's own timeout fits Nagios
@@ -232,6 +476,46 @@ def test_the_probes_default_timeout_fits_nagios_and_a_push_passes_its_own() -> N
     assert args[args.index("--timeout") + 1] == f"{PUSH_TIMEOUT:g}"
 
 
+# -- upgrading the probe
+
+
+def test_upgrading_the_one_file_probe_keeps_what_the_old_one_installed_and_its_cache_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's upgrade: the new .pyz installed beside the old and renamed over it; the
+    next run re-tests what the old one installed, tags unchanged, and the old cache is gone."""
+    add_release(tmp_path / "repo")
+    site = make_site(tmp_path)
+    bin_dir = tmp_path / "usr" / "local" / "bin"
+    bin_dir.mkdir(parents=True)
+    probe = bin_dir / "check_preview_client.pyz"
+    cache = tmp_path / "bundle-cache"
+    env = {**os.environ, "PPS_BUNDLE_CACHE": str(cache)}
+    build_probe_bundle(probe)
+    first = subprocess.run([SYSTEM_PYTHON, str(probe), *probe_args(site, tmp_path / "repo")],
+                           capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert first.returncode == 0, first.stdout
+    tags = site.tags_text("dteam")
+    (old_cache,) = cache.iterdir()
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")  # another build: other bytes
+    new = tmp_path / "check_preview_client.pyz"
+    build_probe_bundle(new)
+    assert new.read_bytes() != probe.read_bytes()
+    subprocess.run(["install", "-m", "0755", str(new), f"{probe}.new"], check=True)
+    subprocess.run(["mv", f"{probe}.new", str(probe)], check=True)
+    again = subprocess.run([SYSTEM_PYTHON, str(probe), *probe_args(site, tmp_path / "repo")],
+                           capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+
+    assert again.returncode == 0, again.stdout
+    assert status_line(again).startswith(
+        "PREVIEW_CLIENT OK - fake-client 1.0.0 verified at ce01.example.org: 2/2 tests passed"
+    )
+    assert site.tags_text("dteam") == tags
+    assert [p.name for p in cache.iterdir()] != [old_cache.name]
+    assert len(list(cache.iterdir())) == 1
+
+
 # -- opting a site out of one version
 
 
@@ -246,8 +530,8 @@ def test_a_skipped_version_is_neither_installed_nor_tagged_and_the_status_line_s
 
     assert proc.returncode == 0, proc.stdout
     assert status_line(proc).startswith(
-        f"PREVIEW_CLIENT OK - {COMPONENT} {VERSION} skipped: this site opts out of it (skip in "
-        f"{site.site_file}); not installed here"
+        f"PREVIEW_CLIENT OK - {COMPONENT} {VERSION} skipped (this site opts out of it: skip in "
+        f"{site.site_file}): not installed here"
     )
     assert not site.install_dir().exists()
     assert site.tags_text("dteam") is None
@@ -267,8 +551,8 @@ def test_skipping_an_installed_version_withdraws_its_tags_at_once_and_retires_it
 
     assert proc.returncode == 0, proc.stdout
     assert status_line(proc).startswith(
-        f"PREVIEW_CLIENT OK - {COMPONENT} {VERSION} skipped (this site opts out of it (skip in "
-        f"{site.site_file})): tags withdrawn; the tree goes in 24h (grace period)"
+        f"PREVIEW_CLIENT OK - {COMPONENT} {VERSION} skipped (this site opts out of it: skip in "
+        f"{site.site_file}): tags withdrawn; the tree goes in 24h (grace period)"
     )
     assert TAG not in (site.tags_text("dteam") or "")
     assert f"VO-dteam-PPS-{other.component}-{other.version}" in (site.tags_text("dteam") or "")
@@ -296,7 +580,7 @@ def test_a_push_honours_the_sites_skip_as_its_nagios_does(grid: Grid) -> None:
 
     out = grid.ok("push", "good", "1.0", "--site", "ALPHA")
 
-    assert "good 1.0 skipped: this site opts out of it" in out
+    assert "good 1.0 skipped (this site opts out of it: skip in " in out
     assert grid.tags("ALPHA", "dteam") == []
     assert not grid.install_dir("ALPHA", "good", "1.0").exists()
 
@@ -400,6 +684,21 @@ def test_uninstall_leaves_a_tree_in_use_and_says_to_run_it_again(tmp_path: Path)
 
     again = run_probe(site, tmp_path / "repo", "--uninstall", component="", version="")
     assert again.returncode == 0, again.stdout
+    assert not site.install_dir().exists()
+
+
+def test_uninstall_without_a_site_file_needs_only_where_pps_is(tmp_path: Path) -> None:
+    """Every VO's tags file of the subcluster is cleaned: --uninstall asks for no --vo (nor a
+    repository)."""
+    site = installed_as_root(tmp_path)
+    args = ["--no-site-config", "--uninstall", "--preview-root", str(site.preview_root),
+            "--info-dir", str(site.info_dir), "--subcluster", SUBCLUSTER]  # fmt: skip
+
+    proc = subprocess.run([*installed_probe(), *args], capture_output=True, text=True, timeout=60)
+
+    assert proc.returncode == 0, proc.stdout
+    assert "1 version(s) removed (fake-client 1.0.0), 4 pps tag(s) withdrawn" in proc.stdout
+    assert (site.tags_text("dteam"), site.tags_text("ops")) == ("", "")
     assert not site.install_dir().exists()
 
 

@@ -91,18 +91,20 @@ def nagios_config(
     service per site retires versions that are no longer previews.  Without one (push mode)
     each service re-tests its release's incoming area as the last push left it, and there is
     no cleanup service: an incoming area holds a one-release index marked as a subset, which
-    never retires anything; a version ends at a push-mode site when a push says so ('pps
-    remove', a rejection), and the probe retires it then.  Write the file again when a preview
-    starts or ends.  With --publication, a 'pps publication' service per site checks that the
-    site's verified tags are in its BDII (CRITICAL when one is missing after a BDII cycle,
-    WARNING for stale tags).
+    never retires anything; a version ends at a push-mode site when the step that ends its
+    preview (release close, a rejection, 'pps remove') pushes to the site, and the probe
+    retires it then ('pps status' shows NOT TOLD where that push failed).  Write the file
+    again when a preview starts or ends.  With --publication, a 'pps publication' service
+    per site checks that the site's verified tags are in its BDII (CRITICAL when one is
+    missing after a BDII cycle, WARNING for stale tags).
 
     Every value that reaches the file is checked first and refused with one line (exit 2)
     unless it is made of safe characters (Nagios hands a command line with any shell
     metacharacter to /bin/sh, and a newline would add a directive): paths of letters, digits
-    and ./_+-, names of letters, digits and ._-, host names, ldap://HOST:PORT.  Programs are
-    named by absolute path; 'nagios4 -v' accepts the file alone or beside a site's
-    configuration.
+    and ./_+-, names of letters, digits and ._-, host names, ldap://HOST:PORT, and a
+    [repository] url of https://HOST[:PORT]/PATH (no query, fragment or user; checked by
+    every command when pps.toml is read) or an absolute directory.  Programs are named by
+    absolute path; 'nagios4 -v' accepts the file alone or beside a site's configuration.
 
     \b
     Example:
