@@ -297,6 +297,10 @@ def main() -> None:
         ratio = statistics.median(times[ours_name]) / statistics.median(times[peer_name])
         verdict = "within" if ratio <= 1.2 else "NOT within"
         print(f"{ours_name}: {ratio:.2f}x '{peer_name}' ({verdict} the 1.2x target)")
+    if max(loads) > (os.cpu_count() or 1) * 0.75:
+        print(f"note: a load average of {max(loads):.2f} on {os.cpu_count()} CPUs: other processes "
+              "competed for them, so the figures vary from run to run; rerun on a quiet "
+              "machine")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -24,11 +24,17 @@ default: the environment running this script):
 and prints a table: each case's median, min and max wall time beside its peer's median and the
 ratio of the medians (the target's measure), then the same for CPU time (user and system, the
 local test included: a figure other load on a shared machine moves less).  The ``.pyz`` is
-built from this checkout (``distributor.bundle``).  Each installation is labelled editable
+built from this checkout (``distributor.bundle``) by this script's Python, so it carries its
+``__main__`` compiled for that Python's byte code format; each installation's label says whether
+its Python loads that or compiles ``__main__.py`` at every run (a Python of another version, as
+at a site whose ``python3`` is not the operator's).  Each installation is labelled editable
 (``pip install -e``: its ``.pth`` finder runs at every start, the peer's included) or wheel
 (a normal ``pip install``); ``--make-venv DIR`` first makes DIR a normal install of this
 checkout (``python3 -m venv DIR`` and ``DIR/bin/pip install CHECKOUT``; needs the index for
-the dependencies).
+the dependencies), or installs this checkout in it again if it is one already.  The children
+get this script's environment without its ``PYTHON*`` variables, as Nagios starts a check.  A
+load average above three quarters of the CPUs is noted under the tables: the figures then vary
+from run to run.
 
 Run: ``.venv/bin/python benchmarks/probe_steady_state.py [--runs 21] [--venv DIR ...]
 [--make-venv DIR]``
@@ -37,6 +43,7 @@ Run: ``.venv/bin/python benchmarks/probe_steady_state.py [--runs 21] [--venv DIR
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -90,13 +97,27 @@ def install_kind(python: Path) -> str:
     return out.stdout.strip() or "unknown"
 
 
+def main_from_bytecode(python: Path) -> bool:
+    """Whether *python* loads the ``.pyz``'s ``__main__`` from the byte code it carries (built by
+    this script's Python: the same byte code format), or compiles ``__main__.py`` at every run."""
+    code = "import importlib.util as u; print(u.MAGIC_NUMBER.hex())"
+    out = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, env=ENV, cwd="/"
+    )
+    return out.stdout.strip() == importlib.util.MAGIC_NUMBER.hex()
+
+
 def make_venv(target: Path) -> None:
-    """A normal, non-editable install of this checkout in a new virtual environment."""
+    """A normal, non-editable install of this checkout in a virtual environment: made if it is
+    not there, and this checkout installed again (without its dependencies) if it is."""
+    pip = str(target / "bin" / "pip")
     if (target / "bin" / "check_preview_client").exists():
+        subprocess.run([pip, "install", "-q", "--no-deps", "--force-reinstall", str(ROOT)],
+                       check=True)  # fmt: skip
         return
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", str(target)], check=True)
-    subprocess.run([str(target / "bin" / "pip"), "install", "-q", str(ROOT)], check=True)
+    subprocess.run([pip, "install", "-q", str(ROOT)], check=True)
 
 
 def probe_args(repo: Path, site: Path, component: str) -> list[str]:
@@ -124,7 +145,8 @@ def main() -> None:
     parser.add_argument("--make-venv", type=Path, action="append", default=[],
                         help="First make DIR a wheel install of this checkout (python3 -m venv "
                         "DIR, DIR/bin/pip install CHECKOUT; needs the index for the "
-                        "dependencies), then time it.")  # fmt: skip
+                        "dependencies; an existing one gets this checkout again), then time "
+                        "it.")  # fmt: skip
     args = parser.parse_args()
     for target in args.make_venv:
         make_venv(target)
@@ -153,7 +175,10 @@ def main() -> None:
             python, script = venv / "bin" / "python", venv / "bin" / "check_preview_client"
             if not script.exists():
                 sys.exit(f"{script} does not exist: is pps installed in {venv}?")
-            label = f"{install_kind(python)} install {venv}"
+            label = (
+                f"{install_kind(python)} install {venv} (the .pyz's __main__ "
+                f"{'from its byte code' if main_from_bytecode(python) else 'compiled at each run'})"
+            )
             peer = f"{n}: peer"
             cases = {peer: [str(python), "-c", "import nagiosplugin"]}
             for component in ("notest", "onetest"):
@@ -220,6 +245,10 @@ def main() -> None:
             verdicts.append(ratio <= TARGET)
     print()
     print(f"{sum(verdicts)} of {len(verdicts)} cases within {TARGET}x their peer (wall, medians)")
+    if max(loads) > (os.cpu_count() or 1) * 0.75:
+        print(f"note: a load average of {max(loads):.2f} on {os.cpu_count()} CPUs: other processes "
+              "competed for them, so the figures vary from run to run; rerun on a quiet "
+              "machine")  # fmt: skip
 
 
 if __name__ == "__main__":

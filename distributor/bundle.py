@@ -3,15 +3,25 @@
 ``build_probe_bundle`` writes a zipapp (a ``#!/usr/bin/env python3`` line, then a zip) holding
 the site-side packages (``pps``, ``probes``) and their pure-Python dependencies (``nagiosplugin``,
 ``tomli`` for sites on Python 3.9/3.10, ``ldap3`` and its ``pyasn1`` for the publication check),
-taken from the operator's environment: ``.py`` files and ``py.typed`` only, never byte code,
-compiled extensions, tests or examples.  Its ``__main__.py`` runs ``check_preview_client``, the
+taken from the operator's environment: ``.py`` files and ``py.typed`` only, never compiled
+extensions, tests or examples, and no byte code but ``__main__.pyc`` (below).  Its
+``__main__.py`` runs ``check_preview_client``, the
 GIP provider when the file is run under a name containing ``gip-provider`` (a symlink
 ``pps-gip-provider``), or ``check_preview_publication`` under a name containing ``publication``
 (a symlink ``check_preview_publication``).  ``cryptography``, compiled,
 is never bundled: a site that pins a signing key installs it from its distribution.
 
-The file is reproducible (entries sorted, one fixed time, fixed permissions), so its sha256 names
-its content, and it is written atomically, mode 0755.  Packages are located with
+Python runs a zip by importing its ``__main__`` with zipimport, which compiles ``__main__.py``
+with :func:`compile` at every run, and the first ``compile()`` of a process builds the
+interpreter's AST types: some 2 ms of a steady-state run that a plain script does not pay.  So
+the bundle also holds ``__main__.pyc``, the same source compiled by the Python that builds the
+bundle (an unchecked hash-based pyc, PEP 552, marshal format 2: no references, so the bytes do not
+depend on what the building process has loaded).  zipimport tries it first; a Python with another
+byte code format finds another magic number and compiles ``__main__.py`` as before.
+
+The file is reproducible (entries sorted, one fixed time, fixed permissions, and for one Python
+version the same byte code), so its sha256 names its content, and it is written atomically,
+mode 0755.  Packages are located with
 :func:`importlib.util.find_spec`, which reads no package's code: the distributor still never
 imports the probes.
 """
@@ -21,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import marshal
 import os
 import stat
 import sys
@@ -269,10 +280,23 @@ def license_files(package: str) -> dict[str, bytes]:
     return found
 
 
+def main_bytecode(source: bytes) -> bytes:
+    """``__main__.pyc`` for *source*: compiled by this Python, as an unchecked hash-based pyc
+    (PEP 552) in marshal format 2 (no references: the same bytes whatever this process holds)."""
+    code = compile(source, "__main__.py", "exec", dont_inherit=True)
+    unchecked_hash = (1).to_bytes(4, "little")
+    return (
+        importlib.util.MAGIC_NUMBER
+        + unchecked_hash
+        + importlib.util.source_hash(source)
+        + marshal.dumps(code, 2)
+    )
+
+
 def bundle_bytes() -> bytes:
     """The bundle's content: the shebang line, then the zip."""
     main = MAIN % {"min_python": MIN_PYTHON, "min_text": ".".join(map(str, MIN_PYTHON))}
-    entries = {"__main__.py": main.encode()}
+    entries = {"__main__.py": main.encode(), "__main__.pyc": main_bytecode(main.encode())}
     for package in BUNDLED:
         for name, path in package_files(package):
             entries[name] = path.read_bytes()

@@ -40,6 +40,7 @@ from distributor.state import StateStore
 from pps.names import rte_requirement, version_tag
 from pps.repository import Release
 from pps.settings import NotifySettings
+from pps.text import printable
 
 if TYPE_CHECKING:
     from distributor.lifecycle import Event, History, MailMaker
@@ -207,12 +208,12 @@ def _why(e: BaseException, settings: NotifySettings) -> str:
     if isinstance(e, (socket.timeout, TimeoutError)):
         return f"SMTP server {where}: timed out"
     if isinstance(e, smtplib.SMTPRecipientsRefused):
-        said = "; ".join(f"{a}: {c} {m.decode(errors='replace')}"
+        said = "; ".join(f"{a}: {c} {printable(m.decode(errors='replace'))}"
                          for a, (c, m) in e.recipients.items())  # fmt: skip
         return f"SMTP server {where} refused the recipients: {said}"
     if isinstance(e, smtplib.SMTPResponseException):
         text = e.smtp_error.decode(errors="replace") if isinstance(e.smtp_error, bytes) else ""
-        return f"SMTP server {where} said {e.smtp_code} {text}".rstrip()
+        return f"SMTP server {where} said {e.smtp_code} {printable(text)}".rstrip()
     if isinstance(e, ssl.SSLError):
         return f"SMTP server {where}: TLS failed: {e.reason or e}"
     if isinstance(e, smtplib.SMTPNotSupportedError):

@@ -56,6 +56,7 @@ from pps.errors import BadInput
 from pps.glue import STATE_NOT_VERIFIED, STATE_VERIFIED, Entry
 from pps.names import PREVIEW_CAPABILITY, RTE_ATTRIBUTE
 from pps.record import Record
+from pps.text import printable
 
 GLUE13_BASE = "o=grid"
 GLUE2_BASE = "o=glue"
@@ -87,10 +88,9 @@ def is_pps_tag(tag: str) -> bool:
 
 def safe_text(text: str) -> str:
     """*text* with every character that is not printable written as an escape (``\\x1b``), so
-    a value read from a server can never move the cursor, end a line or ring a bell."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    a value read from a server can never move the cursor, end a line or ring a bell: the one
+    rule of :func:`pps.text.printable`."""
+    return printable(text)
 
 
 # ----------------------------------------------------------------------------------- the URL

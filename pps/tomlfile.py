@@ -31,12 +31,16 @@ MAX_DEPTH = 32
 
 # Strings and comments, which may hold any bracket or dot: replaced by one key-like character
 # before the nesting is counted.  Multi-line strings first; their closing quotes may be followed
-# by one or two quotes that belong to the string.
+# by one or two quotes that belong to the string.  A string that is not closed runs to the end
+# of its line (of the text, for a multi-line one), the closing quotes being optional: every
+# alternative either takes its whole string or fails at its first character, so no search
+# starts again inside a string (from each quote of an unclosed ``"\"\"\"...`` it would scan
+# to the end again, quadratic in the text).  Such a text is not TOML, and the parser says so.
 _OPAQUE = re.compile(
-    r'"""(?:[^"\\]|\\.|"(?!""))*"{3,5}'
-    r"|'''.*?'{3,5}"
-    r'|"(?:[^"\\\n]|\\.)*"'
-    r"|'[^'\n]*'"
+    r'"""(?:[^"\\]|\\.|"(?!""))*(?:"{3,5})?'
+    r"|'''(?:[^']|'(?!''))*(?:'{3,5})?"
+    r'|"(?:[^"\\\n]|\\.)*"?'
+    r"|'[^'\n]*'?"
     r"|#[^\n]*",
     re.DOTALL,
 )

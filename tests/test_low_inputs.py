@@ -200,6 +200,10 @@ LONG_SHAPES = {
     "spaced-dots": "a" + " ." * (MEGABYTE // 2),
     "quotes": '"' * MEGABYTE,
     "escapes": 'a = "' + '\\"' * (MEGABYTE // 2),
+    "multiline-escapes": 'a = """' + '\\"' * (MEGABYTE // 2),
+    "single-quotes": "'" * MEGABYTE,
+    "string-keys": "a = 1\n" + '"k".' * (MEGABYTE // 4),
+    "comments": "#" * MEGABYTE,
     "brackets": "a = " + "[]," * (MEGABYTE // 3),
     "float-digits": "a = 1." + "5" * MEGABYTE,
 }
@@ -270,7 +274,16 @@ TOML_PIECES = st.sampled_from(
 )  # fmt: skip
 
 
-@given(st.lists(TOML_PIECES, max_size=80).map("".join) | st.text(max_size=200))
+#: Integers around and beyond the 64 bits TOML allows, written as TOML writes them, and
+#: decimal ones around the 4300 digits ``int()`` converts.
+TOML_INTEGERS = st.builds(
+    lambda n, form: "a = " + form.format(n) if n >= 0 or form == "{}" else f"a = {n}",
+    st.integers(-(1 << 80), 1 << 80),
+    st.sampled_from(["{}", "0x{:x}", "0o{:o}", "0b{:b}"]),
+) | st.integers(4290, 4310).map(lambda k: "a = " + "9" * k)
+
+
+@given(st.lists(TOML_PIECES, max_size=80).map("".join) | st.text(max_size=200) | TOML_INTEGERS)
 @settings(max_examples=400, deadline=None)
 def test_any_text_is_a_bounded_table_or_one_toml_error(text: str) -> None:
     try:

@@ -78,10 +78,12 @@ def test_the_bundle_holds_the_site_side_packages_their_dependencies_and_a_main(
     names = zipfile.ZipFile(out).namelist()
     assert names == sorted(names)
     assert sorted({n.split("/")[0] for n in names}) == sorted(
-        ["__main__.py", "licenses", *PACKAGES]
+        ["__main__.py", "__main__.pyc", "licenses", *PACKAGES]
     )
     code = [n for n in names if not n.startswith("licenses/")]
-    assert [n for n in code if not (n.endswith(".py") or n.endswith("/py.typed"))] == []
+    assert [n for n in code if not (n.endswith(".py") or n.endswith("/py.typed"))] == [
+        "__main__.pyc"  # the one byte code: see the next tests
+    ]
     # what the bundle redistributes travels with its licence
     assert [n for n in names if n.startswith("licenses/")] == [
         "licenses/ldap3/COPYING.LESSER.txt", "licenses/ldap3/COPYING.txt",
@@ -417,3 +419,74 @@ def test_a_bundle_with_other_content_never_runs_from_the_cache_of_the_first(
     assert proc.returncode == 0, proc.stderr
     assert "INSTALL, TEST AND TAG" in proc.stdout
     assert [p.name for p in cache.iterdir()] != [first.name]  # its own cache, the old one gone
+
+
+#: Prints where zipimport took the bundle's __main__ from: the name its code was compiled under
+#: (``__main__.py`` from the bundle's byte code, the archive's path from its source).
+WHERE_MAIN_COMES_FROM = (
+    "import sys, zipimport; code = zipimport.zipimporter(sys.argv[1]).get_code('__main__'); "
+    "print(code.co_filename)"
+)
+
+
+def test_the_building_pythons_kind_loads_the_main_from_byte_code_without_compiling(
+    bundle: Path,
+) -> None:
+    python = require(SYSTEM_PYTHON, "python3")
+    with zipfile.ZipFile(bundle) as zf:
+        source, pyc = zf.read("__main__.py"), zf.read("__main__.pyc")
+
+    proc = subprocess.run([sys.executable, "-I", "-S", "-c", WHERE_MAIN_COMES_FROM, str(bundle)],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    system = subprocess.run([python, "-I", "-S", "-c", "import importlib.util as u; "
+                             "print(u.MAGIC_NUMBER.hex())"], capture_output=True, text=True,
+                            timeout=60, check=True)  # fmt: skip
+
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "__main__.py\n", "")
+    assert pyc[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(pyc[4:8], "little") == 1  # hash-based, not checked against the source
+    assert pyc[8:16] == importlib.util.source_hash(source)
+    if system.stdout.strip() == importlib.util.MAGIC_NUMBER.hex():  # the site's python3 too
+        ran = run_bundle(bundle, "--help")
+        assert (ran.returncode, ran.stderr) == (0, "")
+
+
+def test_a_python_of_another_byte_code_format_runs_the_bundle_from_its_main_source(
+    tmp_path: Path, bundle: Path
+) -> None:
+    other = tmp_path / "other.pyz"
+    with zipfile.ZipFile(bundle) as src:
+        entries = [(info, src.read(info)) for info in src.infolist()]
+    out = io.BytesIO()
+    out.write(bundle.read_bytes()[: bundle.read_bytes().index(b"PK\x03\x04")])  # the shebang
+    with zipfile.ZipFile(out, "w") as dst:
+        for info, data in entries:
+            if info.filename == "__main__.pyc":  # what another Python sees: not its magic
+                data = (int.from_bytes(data[:2], "little") ^ 0x4000).to_bytes(2, "little") + data[
+                    2:
+                ]
+            dst.writestr(info, data)
+    other.write_bytes(out.getvalue())
+
+    where = subprocess.run([sys.executable, "-I", "-S", "-c", WHERE_MAIN_COMES_FROM, str(other)],
+                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    ran = run_bundle(other, "--help", cache=tmp_path / "cache")
+
+    assert (where.returncode, where.stdout) == (0, f"{other}/__main__.py\n"), where.stderr
+    assert (ran.returncode, ran.stderr) == (0, "")
+    assert ran.stdout.startswith("usage: check_preview_client")
+
+
+def test_the_bundle_is_the_same_whatever_the_building_process_loaded(tmp_path: Path) -> None:
+    built = []
+    for n, preload in enumerate(
+        ("", "import distributor.cli, distributor.push, distributor.ssh; ")
+    ):
+        out = tmp_path / f"b{n}.pyz"
+        code = (f"{preload}from pathlib import Path; from distributor.bundle import "
+                f"build_probe_bundle; build_probe_bundle(Path({str(out)!r}))")  # fmt: skip
+        env = dict(os.environ, PYTHONHASHSEED=str(n + 1))
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env=env)
+        built.append(out.read_bytes())
+
+    assert built[0] == built[1]

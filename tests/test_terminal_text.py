@@ -6,7 +6,9 @@ OSC and CSI escapes, a C1 CSI, a carriage return and a bidi override in them.  `
 ``pps status``, ``pps bulletin build`` and ``pps infosys map`` print none of those characters
 (the bytes are checked), the state store and the bulletin hold the text with them written as
 visible escapes, and ``--json`` of a stored outcome is the stored text.  :func:`pps.text.printable`
-is the one function all of them go through: a property test holds it to its promise.
+is the one function all of them go through: a property test holds it to its promise.  An SMTP
+server's refusal (a real aiosmtpd answering with escapes and a second reply line) is the same:
+``release verify`` warns in one printable line and the mail queue stores that line.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pps.text import printable
-from tests import sshd_helpers
+from tests import smtp_helpers, sshd_helpers
 from tests.grid import Grid, write
 from tests.realparts import require
+from tests.smtp_helpers import SMTPServer, notify_section
 
 ssh_testbed_factory = sshd_helpers.ssh_testbed_factory
+smtp_server = smtp_helpers.smtp_server
 
 #: OSC retitle, CSI clear screen, a C1 CSI, a right-to-left override and a carriage return
 #: (last: every reader splits lines at a lone one, so one in the middle would cut the line).
@@ -183,6 +187,53 @@ def test_a_broken_into_ssh_site_cannot_drive_the_operators_terminal(
     error = json.loads((root / "out/map.json").read_text())["sites"]["EVIL"]["error"]
     _clean_text(error)
     assert error == f"GIP provider failed: bdii: failed: {SHOWN}"
+
+
+# ------------------------------------------------------------------ an SMTP server's reply
+def test_an_smtp_servers_refusal_is_shown_and_stored_as_visible_text(
+    grid: Grid, smtp_server: SMTPServer
+) -> None:
+    smtp_server.handler.refuse["early-adopters@example.org"] = (
+        "550-\x1b]0;pwned\x07no such list\r\n550 \x1b[2Jgone"
+    )
+    grid.config.write_text(grid.config.read_text() + notify_section(smtp_server.port))
+    src = grid.source("tool-1.0", tests="[[tests]]\nname = 't'\ncommand = 'true'\n")
+    grid.ok("release", "create", "tool", "1.0", "--from", str(src), "--class", "bc-client",
+            "--type", "revision")  # fmt: skip
+    assert grid.invoke("push", "tool", "1.0").exit_code == 0
+
+    verified = grid.invoke("release", "verify", "tool", "1.0")
+    queue = grid.invoke("notify", "queue")
+
+    assert verified.exit_code == 0, verified.output
+    for result in (verified, queue):
+        _clean_bytes(result.stdout_bytes)
+        _clean_bytes(result.stderr_bytes)
+    warned = [ln for ln in verified.stderr.splitlines() if ln.startswith("warning: mail:")]
+    assert len(warned) == 1, verified.stderr
+    assert r"550 \x1b]0;pwned\x07no such list\n\x1b[2Jgone" in warned[0]
+    with sqlite3.connect(grid.root / "pps-state.sqlite") as db:
+        errors = [e for (e,) in db.execute("SELECT last_error FROM mail") if e]
+    assert errors, "the refusal is recorded"
+    for error in errors:
+        _clean_text(error)
+        assert "\n" not in error
+
+
+@given(reply=st.binary(max_size=60), code=st.integers(400, 599))
+@settings(max_examples=300)
+def test_any_smtp_reply_becomes_one_printable_line(reply: bytes, code: int) -> None:
+    import smtplib
+
+    from distributor.notify import _why
+    from pps.settings import NotifySettings
+
+    notify = NotifySettings("127.0.0.1", "pps@example.org")
+    for e in (smtplib.SMTPResponseException(code, reply),
+              smtplib.SMTPRecipientsRefused({"a@example.org": (code, reply)})):  # fmt: skip
+        why = _why(e, notify)
+        assert why.isprintable(), why
+        assert printable(reply.decode(errors="replace")).rstrip() in why
 
 
 # --------------------------------------------------------------------------- the function
