@@ -15,6 +15,7 @@ Then :func:`check_infosys` compares, site by site, what a site says with what th
 from __future__ import annotations
 
 import datetime as _dt
+import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -62,6 +63,8 @@ def collect_site_ldif(
     transport_factory: Callable[[Site], Transport] | None = None,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """``(ldif by site, error by site)`` from running each site's GIP provider."""
+    from distributor.transport import site_budget  # the transports load only when sites are read
+
     if transport_factory is None:
         from distributor.transport import open_transport
 
@@ -76,7 +79,10 @@ def collect_site_ldif(
         bundle = bundle_bytes()
     for site in sites:
         try:
-            with transport_factory(site) as t:
+            t = transport_factory(site)
+            # everything at one site ends by its budget, however slowly each call answers
+            t.deadline = time.monotonic() + site_budget(site, GIP_TIMEOUT)
+            with t:
                 if bundle is not None:
                     t.ensure_probe(bundle)
                 res = t.run("pps-gip-provider", gip_args(t), timeout=GIP_TIMEOUT)

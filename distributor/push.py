@@ -28,15 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distributor.state import INTERRUPTED, Outcome, StateStore
-from distributor.transport import StreamFeed, Transport, open_transport
+from distributor.transport import RUN_SLACK, StreamFeed, Transport, open_transport, site_budget
 from pps.errors import BadInput, IntegrityError, PPSError
 from pps.inventory import Config, Site
 from pps.repository import INDEX_NAME, SIGNATURE_NAME, Index, Release, Repository
 
 NAGIOS_STATES = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 DEFAULT_PROBE_TIMEOUT = 600.0
-#: Seconds a run gets beyond the probe's own --timeout (it stops its tests, says UNKNOWN).
-RUN_SLACK = 30.0
 #: Sites worked on at once: network-bound work; a 2-core operator box drives dozens.
 DEFAULT_PARALLEL = 16
 _NAGIOS_PREFIX = re.compile(r"^\S+ (?:OK|WARNING|CRITICAL|UNKNOWN)(?: - |: )")
@@ -175,13 +173,6 @@ def one_line(text: str) -> str:
     """*text* as one line of at most :data:`SUMMARY_MAX` characters."""
     text = " ".join(text.split())
     return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 3] + "..."
-
-
-def site_budget(site: Site, timeout: float) -> float:
-    """Seconds everything at *site* may take, for a probe *timeout*: connecting and the
-    uploads (twice the site's ``connect_timeout``), then the run (*timeout* and
-    :data:`RUN_SLACK`); no remote call outlives it."""
-    return 2 * site.connect_timeout + timeout + RUN_SLACK
 
 
 #: Site file keys compared with the inventory: where they differ, a push and Nagios would.

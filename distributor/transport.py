@@ -48,6 +48,17 @@ PROGRAMS = {
 }
 
 
+#: Seconds a run gets beyond the program's own --timeout (it stops its tests, says UNKNOWN).
+RUN_SLACK = 30.0
+
+
+def site_budget(site: Site, timeout: float) -> float:
+    """Seconds everything at *site* may take, for a program *timeout*: connecting and the
+    uploads (twice the site's ``connect_timeout``), then the run (*timeout* and
+    :data:`RUN_SLACK`); no remote call outlives it."""
+    return 2 * site.connect_timeout + timeout + RUN_SLACK
+
+
 class TransportError(PPSError):
     """The site could not be reached or refused what was asked."""
 
