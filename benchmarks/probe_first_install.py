@@ -5,7 +5,8 @@ The requirement: a first install of a ~40 MB / 3000-file release over http costs
 deterministic grid-client-like source tree (bin/, lib/ with .so files and symlinks,
 lib/python3/site-packages/..., include/, share/doc/, share/man/, etc/; part incompressible, part
 text-like) whose release tarball is about 40 MB compressed, creates the release with
-``distributor.releases.create_release`` (one trivial local test), serves the repository from a
+``distributor.repository.releases.create_release`` (one trivial local test), serves the
+repository from a
 separate process (a ThreadingHTTPServer, wrapped in TLS for https with a self-signed certificate
 for 127.0.0.1 made by the ``openssl`` CLI), then times, interleaved (the order rotates every round)
 and each into a fresh empty destination:
@@ -48,7 +49,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from distributor.releases import create_release
+from distributor.repository.releases import create_release
 from pps.manifest import LocalTest
 from pps.repository import Release, Repository
 
@@ -266,11 +267,11 @@ def main() -> None:
         repo = Repository(tmp / "repo")
         public_key, signing_key = "", None
         if sign:
-            from distributor.signing import generate_key
+            from distributor.repository.signing import generate_key
 
             signing_key = tmp / "keys/repository.pem"
             public_key = generate_key(signing_key)
-        from distributor.signing import init_repository
+        from distributor.repository.signing import init_repository
 
         init_repository(repo, signing_key)
         release = create_release(repo, COMPONENT, VERSION, source=tmp / "src",

@@ -24,7 +24,8 @@ default: the environment running this script):
 and prints a table: each case's median, min and max wall time beside its peer's median and the
 ratio of the medians (the target's measure), then the same for CPU time (user and system, the
 local test included: a figure other load on a shared machine moves less).  The ``.pyz`` is
-built from this checkout (``distributor.bundle``) by this script's Python, so it carries its
+built from this checkout (``distributor.transport.bundle``) by this script's Python, so it
+carries its
 ``__main__`` compiled for that Python's byte code format; each installation's label says whether
 its Python loads that or compiles ``__main__.py`` at every run (a Python of another version, as
 at a site whose ``python3`` is not the operator's).  Each installation is labelled editable
@@ -55,9 +56,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from distributor.bundle import build_probe_bundle  # noqa: E402
-from distributor.releases import create_release  # noqa: E402
-from distributor.signing import init_repository  # noqa: E402
+from distributor.repository.releases import create_release  # noqa: E402
+from distributor.repository.signing import init_repository  # noqa: E402
+from distributor.transport.bundle import build_probe_bundle  # noqa: E402
 from pps.manifest import LocalTest  # noqa: E402
 from pps.repository import Repository  # noqa: E402
 

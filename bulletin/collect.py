@@ -20,13 +20,15 @@ from datetime import datetime, timezone
 from typing import Any, Protocol, Union
 from urllib.parse import urlsplit
 
+from bulletin.records import OutcomeRecord, Records, ReleaseRecord
 from pps.classes import PartnerClass, targets
 from pps.errors import BadInput
 from pps.glue import (
     STATE_BROKEN,
+    STATE_NOT_VERIFIED,
     STATE_PENDING_REMOVAL,
+    STATE_VERIFIED,
     Entry,
-    PublishedTag,
     parse_ldif,
     published_tags,
 )
@@ -34,20 +36,75 @@ from pps.names import PREVIEW_CAPABILITY, check_vo, rte_requirement, version_tag
 from pps.repository import Index, Release
 from pps.text import is_link_url, printable
 
-MAP_FORMAT = "pps-map/1"
+MAP_FORMAT = "pps-map/2"
 
 #: The state of one version at one site, in words, as the bulletin shows it.
 LIVE = "live"
+NOT_VERIFIED = "installed not verified"
 BROKEN = "broken"
+AWAITING = "awaiting local configuration"
 PENDING_REMOVAL = "pending removal"
 NOT_INSTALLED = "not installed"
 #: The site's partner class does not take this update class (e.g. nbc-client at a gold site).
 NOT_TARGETED = "not for this site"
 UNREACHABLE = "site unreachable"
-STATES = (LIVE, BROKEN, PENDING_REMOVAL, NOT_INSTALLED, NOT_TARGETED, UNREACHABLE)
+#: Published, but the release is no longer a preview (closed, rejected or withdrawn).
+STALE = "stale"
+STATES = (
+    LIVE, NOT_VERIFIED, BROKEN, AWAITING, PENDING_REMOVAL, NOT_INSTALLED, NOT_TARGETED,
+    UNREACHABLE, STALE,
+)  # fmt: skip
+#: One sentence per state: the legend on every page.
+LEGEND = {
+    LIVE: "The site publishes the version's tag and its tests passed there (GLUE 2.0 "
+    "installedverified): jobs that ask for the tag can run there.",
+    NOT_VERIFIED: "The site publishes the tag, but says its installation is not verified "
+    "(installednotverified): jobs can match, and its tests have not all confirmed it.",
+    BROKEN: "The version is installed at the site but a test failed there (the failing test "
+    "is named): the tag is withheld or marked broken, so no job is sent there for it.",
+    AWAITING: "The version is installed but waits for the site's local configuration; what "
+    "the site admin must do is shown.",
+    PENDING_REMOVAL: "The site was told to retire the version; its tree stays until the date "
+    "shown, and new jobs should not ask for it.",
+    NOT_INSTALLED: "The site takes this kind of update but does not have the version (yet); "
+    "the reason, when known, is shown.",
+    NOT_TARGETED: "The site's partner class does not take this update class, so the version "
+    "is never sent there.",
+    UNREACHABLE: "The site's information could not be read at the last build; what it "
+    "published before is unknown.",
+    STALE: "The site still publishes the tag, but the version's preview ended (closed, "
+    "rejected or withdrawn): the site has not retired it yet.",
+}
 
-#: What one site published: LDIF text, or entries already read (e.g. from a BDII over LDAP).
-Published = Union[str, Sequence[Entry]]
+
+class SiteRead(Protocol):
+    """A site's information as a reader already sorted it (:class:`pps.publication.
+    SitePublication`): its entries and its preview tags by folded name, each with ``tag``,
+    ``glue1`` (GLUE 1.3 lists it) and ``state`` (GLUE 2.0, ``""`` without an entry)."""
+
+    @property
+    def entries(self) -> Sequence[Entry]: ...
+    @property
+    def tags(self) -> Mapping[str, Any]: ...
+
+
+#: What one site published: LDIF text, entries already read (e.g. from a BDII over LDAP), or
+#: a site's sorted reading (:class:`SiteRead`, the cheapest: nothing is parsed twice).
+Published = Union[str, Sequence[Entry], SiteRead]
+
+
+class _Tag:
+    """A tag at a site and its GLUE 2.0 state, as the map judges it."""
+
+    __slots__ = ("tag", "state")
+
+    def __init__(self, tag: str, state: str) -> None:
+        self.tag = tag
+        self.state = state
+
+    @property
+    def live(self) -> bool:
+        return self.state in (STATE_VERIFIED, STATE_NOT_VERIFIED)
 
 
 class SiteLike(Protocol):
@@ -74,6 +131,9 @@ class SiteInfo:
     error: str | None = None
     #: Preview tags the site publishes for no release of the index (original spelling).
     unknown_tags: tuple[str, ...] = ()
+    #: When anything was last heard from the site (its information read now, else its latest
+    #: push outcome; "" never).
+    last_seen: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,6 +161,11 @@ class SiteState:
     pending_vos: tuple[str, ...] = ()
     #: The site's error when :attr:`state` is :data:`UNREACHABLE`.
     error: str | None = None
+    #: What the state means here, in words: which test failed, what the site must do, since
+    #: and until when the tree stays, which partner class ("" when nothing more to say).
+    detail: str = ""
+    #: When this state was last seen (ISO 8601 UTC; "" never).
+    seen: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,10 +190,21 @@ class VersionInfo:
     vos: tuple[VoUse, ...]
     #: One entry per site, in the order of :attr:`VersionMap.sites`.
     at_sites: tuple[SiteState, ...]
+    #: The lifecycle state (``pps release list``'s STATE; "" without release records).
+    state: str = ""
+    #: Whether sites should carry it as a preview (stage a preview one, not withdrawn).
+    in_preview: bool = True
+    #: The release records (lifecycle, adopters, bugs, feedback), when they were given.
+    record: ReleaseRecord | None = None
 
     @property
     def targets(self) -> tuple[str, ...]:
         return tuple(s.site for s in self.at_sites if s.target)
+
+    @property
+    def lifecycle(self) -> str:
+        """The lifecycle state in words ("not recorded" without release records)."""
+        return self.state or "not recorded"
 
 
 @dataclass(frozen=True)
@@ -138,6 +214,10 @@ class VersionMap:
     generated: datetime
     versions: tuple[VersionInfo, ...] = ()
     sites: tuple[SiteInfo, ...] = ()
+    #: Where the sites' information was read (the BDII's URL, or their own GIP output).
+    source: str = ""
+    #: Where the release records were read ("" when none were given).
+    records_source: str = ""
 
     def components(self) -> list[tuple[str, list[VersionInfo]]]:
         """Versions grouped by component, in map order."""
@@ -155,8 +235,16 @@ class VersionMap:
         """The ``map.json`` structure (format :data:`MAP_FORMAT`), plain JSON types only."""
         components: dict[str, Any] = {}
         for v in self.versions:
+            rec = v.record
             components.setdefault(v.component, {})[v.version] = {
                 "stage": v.stage,
+                "state": v.state,
+                "in_preview": v.in_preview,
+                "verified": rec.verified if rec else "",
+                "first_live": rec.first_live if rec else "",
+                "all_live": rec.all_live if rec else "",
+                "ended": rec.ended if rec else "",
+                "bugs": [{"id": b.id, "title": b.title} for b in rec.bugs] if rec else [],
                 "update_class": v.update_class,
                 "release_type": v.release_type,
                 "sha256": v.sha256,
@@ -167,6 +255,10 @@ class VersionMap:
                 "broken_at": list(v.broken_at),
                 "targets": list(v.targets),
                 "states": {s.site: s.state for s in v.at_sites},
+                "cells": {
+                    s.site: {"state": s.state, "detail": s.detail, "seen": s.seen}
+                    for s in v.at_sites
+                },
                 "vos": {
                     u.vo: {
                         "tag": u.tag,
@@ -180,6 +272,8 @@ class VersionMap:
         return {
             "format": MAP_FORMAT,
             "generated": self.generated_iso,
+            "source": self.source,
+            "records_source": self.records_source,
             "components": components,
             "sites": {
                 s.name: {
@@ -188,6 +282,7 @@ class VersionMap:
                     "preview_capable": s.preview_capable,
                     "error": s.error,
                     "unknown_tags": list(s.unknown_tags),
+                    "last_seen": s.last_seen,
                 }
                 for s in self.sites
             },
@@ -196,6 +291,20 @@ class VersionMap:
 
 def iso_utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def short_time(text: str) -> str:
+    """An ISO 8601 time for people (``2010-06-01 12:00 UTC``); other text as it is."""
+    raw = text.strip()
+    if raw.endswith(("Z", "z")):
+        raw = raw[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def is_web_url(url: object) -> bool:
@@ -232,13 +341,18 @@ def build_map(
     published: Mapping[str, Published] | None = None,
     errors: Mapping[str, str] | None = None,
     generated: datetime | None = None,
+    records: Records | None = None,
+    source: str = "",
 ) -> VersionMap:
     """Join *index*, *sites* and what each site publishes into a :class:`VersionMap`.
 
     *published* maps a site name to its LDIF text (or parsed entries); *errors* maps a site
     name to why it could not be read (an error wins over published information).  A site in
     neither is shown as unreachable with "no information was collected".  *generated* must be
-    timezone-aware (default: now).  Raises BadInput for a site listed twice, a site in
+    timezone-aware (default: now).  *records* (:mod:`bulletin.records`) add each release's
+    lifecycle and each site's latest push outcome: a cell then says why a version is not live
+    (a failed test, the local configuration awaited); *source* names where the sites' information
+    was read.  Raises BadInput for a site listed twice, a site in
     *published*/*errors* that is not in *sites*, a bad partner class or VO name.
     """
     published = dict(published or {})
@@ -266,6 +380,8 @@ def build_map(
         index.releases, key=lambda r: (_name_key(r.component), version_key(r.version))
     )
     public = [r for r in releases if not r.embargo]
+    embargoed = {(r.component, r.version) for r in releases if r.embargo}
+    by_rest = _by_rest(releases)
     partners: dict[str, PartnerClass] = {}
     site_vos: dict[str, tuple[str, ...]] = {}
     for s in site_list:
@@ -276,25 +392,31 @@ def build_map(
             raise BadInput(f"site {s.name!r}: {e}") from None
 
     # Per site: (release key, vo) -> PublishedTag, the capability, unknown tags, or an error.
-    found: dict[str, dict[tuple[str, str, str], PublishedTag]] = {}
+    found: dict[str, dict[tuple[str, str, str], Any]] = {}
+    removal: dict[str, dict[str, str]] = {}
     infos: list[SiteInfo] = []
+    records = records or Records()
+    heard: dict[str, str] = {}
+    for rec in records.releases.values():
+        for o in rec.outcomes:
+            heard[o.site] = max(heard.get(o.site, ""), o.at)
     for s in site_list:
         error = errors.get(s.name)
         if error is not None:  # what a site or its transport said: shown, never obeyed
             error = printable(str(error)) or "unreachable"
-        tags: dict[str, PublishedTag] = {}
+        tags: dict[str, Any] = {}
         if error is None:
             if s.name not in published:
                 error = "no information was collected"
             else:
                 try:
-                    tags = _read(published[s.name], s.name)
+                    tags, removal[s.name] = _read(published[s.name], s.name)
                 except BadInput as e:
                     error = printable(str(e))
         if error is not None:
             tags = {}
-        matched, unknown = _match_tags(tags, releases)
-        found[s.name] = {k: t for k, t in matched.items() if not _embargoed(k, releases)}
+        matched, unknown = _match_tags(tags, by_rest)
+        found[s.name] = {k: t for k, t in matched.items() if k[:2] not in embargoed}
         capability = tags.get(PREVIEW_CAPABILITY.casefold())
         infos.append(
             SiteInfo(
@@ -305,70 +427,152 @@ def build_map(
                 error=error,
                 # shown, never matched again: printable, as a site's error
                 unknown_tags=tuple(sorted((printable(t) for t in unknown), key=_name_key)),
+                last_seen=iso_utc(generated) if error is None else heard.get(s.name, ""),
             )
         )
 
-    versions = [_version_info(r, infos, partners, found) for r in public]
-    return VersionMap(generated=generated, versions=tuple(versions), sites=tuple(infos))
+    vos_of: dict[tuple[str, str], set[str]] = {}
+    for per_site in found.values():
+        for c, v, vo in per_site:
+            vos_of.setdefault((c, v), set()).add(vo)
+    ctx = _Context(infos, partners, found, removal, iso_utc(generated), vos_of)
+    versions = [_version_info(r, ctx, records.get(r.component, r.version)) for r in public]
+    return VersionMap(
+        generated=generated,
+        versions=tuple(versions),
+        sites=tuple(infos),
+        source=printable(source),
+        records_source=printable(records.source),
+    )
 
 
-def _read(data: Published, site: str) -> dict[str, PublishedTag]:
+def _read(data: Published, site: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The tags a site publishes (folded tag -> its tag and state), and the removal date of each
+    pending removal (by folded tag) as its GLUE 2.0 entry says."""
+    tags: dict[str, Any]
     if isinstance(data, str):
-        entries = parse_ldif(data, source=f"LDIF published by site {site}")
+        entries: Sequence[Entry] = parse_ldif(data, source=f"LDIF published by site {site}")
+        tags = published_tags(entries)
+    elif hasattr(data, "tags") and hasattr(data, "entries"):
+        entries = data.entries
+        # GLUE 2.0's state when it has an entry (broken, pending removal win over GLUE 1.3)
+        tags = {
+            k: _Tag(t.tag, t.state or (STATE_VERIFIED if t.glue1 else ""))
+            for k, t in data.tags.items()
+        }
     else:
         entries = list(data)
-    return published_tags(entries)
-
-
-def _embargoed(key: tuple[str, str, str], releases: Sequence[Release]) -> bool:
-    return any(r.embargo and (r.component, r.version) == key[:2] for r in releases)
+        tags = published_tags(entries)
+    removal: dict[str, str] = {}
+    for e in entries:
+        date = e.attrs.get("glue2applicationenvironmentremovaldate")
+        if date:
+            name = e.first("GLUE2ApplicationEnvironmentAppName")
+            if name:
+                removal[name.casefold()] = printable(date[0])
+    return tags, removal
 
 
 def _match_tags(
-    tags: Mapping[str, PublishedTag], releases: Sequence[Release]
-) -> tuple[dict[tuple[str, str, str], PublishedTag], list[str]]:
+    tags: Mapping[str, Any],
+    releases: Sequence[Release] | Mapping[str, Sequence[Release]],
+) -> tuple[dict[tuple[str, str, str], Any], list[str]]:
     """Sort a site's tags into (component, version, vo) of a release, and unknown preview
     tags.  Matching goes by the release's tag suffix, so dashes in components are no problem."""
-    suffixes = [(f"-PPS-{r.component}-{r.version}".casefold(), r) for r in releases]
-    matched: dict[tuple[str, str, str], PublishedTag] = {}
+    by_rest = releases if isinstance(releases, Mapping) else _by_rest(releases)
+    matched: dict[tuple[str, str, str], Any] = {}
     unknown: list[str] = []
     for folded, tag in tags.items():
         if not (folded.startswith("vo-") and "-pps-" in folded):
             continue  # a capability or another software's tag
         hit = False
-        for suffix, r in suffixes:
-            if folded.endswith(suffix) and len(folded) > len(suffix) + 3:
-                vo = folded[3 : -len(suffix)]
+        # VO-<vo>-PPS-<component>-<version>: try every "-pps-" (a VO may hold one too)
+        i = folded.find("-pps-", 3)
+        while i != -1:
+            vo = folded[3:i]
+            for r in by_rest.get(folded[i + 5 :], ()) if vo else ():
                 try:
                     check_vo(vo)
                 except BadInput:
                     continue
                 matched[(r.component, r.version, vo)] = tag
                 hit = True
+            i = folded.find("-pps-", i + 1)
         if not hit:
             unknown.append(tag.tag)
     return matched, unknown
 
 
-def _version_info(
-    release: Release,
-    infos: Sequence[SiteInfo],
-    partners: Mapping[str, PartnerClass],
-    found: Mapping[str, Mapping[tuple[str, str, str], PublishedTag]],
-) -> VersionInfo:
+def _by_rest(releases: Sequence[Release]) -> dict[str, list[Release]]:
+    """Releases by the folded ``<component>-<version>`` their tags end with."""
+    out: dict[str, list[Release]] = {}
+    for r in releases:
+        out.setdefault(f"{r.component}-{r.version}".casefold(), []).append(r)
+    return out
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every version's cells are judged from."""
+
+    infos: Sequence[SiteInfo]
+    partners: Mapping[str, PartnerClass]
+    #: Per site, (component, version, vo) -> the tag (``.tag``, ``.state``, ``.live``).
+    found: Mapping[str, Mapping[tuple[str, str, str], Any]]
+    removal: Mapping[str, Mapping[str, str]]
+    read_at: str
+    #: The VOs some site publishes each release's tag for.
+    vos_of: Mapping[tuple[str, str], set[str]]
+
+
+def _idle_state(
+    release: Release, target: bool, partner: PartnerClass, outcome: OutcomeRecord | None
+) -> tuple[str, str, str]:
+    """(state, detail, seen) of a site that publishes nothing for *release*."""
+    if outcome is not None and outcome.state not in ("OK", "RUNNING", "NEVER PUSHED"):
+        said = printable(outcome.summary)
+        lower = said.casefold()
+        if AWAITING in lower:
+            what = said[lower.index(AWAITING) + len(AWAITING) :].lstrip(" :;-") or said
+            return AWAITING, what, outcome.at
+        if outcome.state in ("CRITICAL", "UNKNOWN") and not outcome.retire:
+            return BROKEN, said or f"the probe said {outcome.state}", outcome.at
+    if outcome is not None and outcome.retire and outcome.state == "OK":
+        return NOT_INSTALLED, "retired: the site was told the preview ended", outcome.at
+    if not target:
+        cls = release.update_class.value
+        return NOT_TARGETED, f"partner class {partner.value} does not take {cls} updates", ""
+    if not release.in_preview:
+        return NOT_INSTALLED, f"the preview ended (stage {release.stage})", ""
+    if outcome is None:
+        return NOT_INSTALLED, "not pushed to the site yet", ""
+    if outcome.state == "OK":
+        return NOT_INSTALLED, "the site chose not to install it (OK, not live)", outcome.at
+    said = printable(outcome.summary)
+    return NOT_INSTALLED, f"{outcome.state}: {said}" if said else outcome.state, outcome.at
+
+
+def _version_info(release: Release, ctx: _Context, record: ReleaseRecord | None) -> VersionInfo:
     c, v = release.component, release.version
-    vos: set[str] = set()
+    infos, partners, found = ctx.infos, ctx.partners, ctx.found
+    outcomes = {o.site: o for o in record.outcomes} if record else {}
+    vos: set[str] = set(ctx.vos_of.get((c, v), ()))
     for info in infos:
         vos.update(info.vos)
-        vos.update(k[2] for k in found[info.name] if k[:2] == (c, v))
     at_sites: list[SiteState] = []
     live_by_vo: dict[str, list[str]] = {vo: [] for vo in vos}
     for info in infos:
-        target = targets(release.update_class, partners[info.name])
+        partner = partners[info.name]
+        target = targets(release.update_class, partner)
+        outcome = outcomes.get(info.name)
         if info.error is not None:
-            at_sites.append(SiteState(info.name, UNREACHABLE, target, error=info.error))
+            at_sites.append(
+                SiteState(info.name, UNREACHABLE, target, error=info.error, detail=info.error,
+                          seen=info.last_seen)
+            )  # fmt: skip
             continue
-        live, broken, pending = [], [], []
+        live, broken, pending, unverified = [], [], [], []
+        removal_dates: list[str] = []
         for vo in sorted(vos):
             tag = found[info.name].get((c, v, vo))
             if tag is None:
@@ -376,15 +580,45 @@ def _version_info(
             if tag.live:
                 live.append(vo)
                 live_by_vo[vo].append(info.name)
+                if tag.state != STATE_VERIFIED:
+                    unverified.append(vo)
             elif tag.state == STATE_BROKEN:
                 broken.append(vo)
             elif tag.state == STATE_PENDING_REMOVAL:
                 pending.append(vo)
-        idle = NOT_INSTALLED if target else NOT_TARGETED
-        state = LIVE if live else BROKEN if broken else PENDING_REMOVAL if pending else idle
+                date = ctx.removal.get(info.name, {}).get(version_tag(vo, c, v).casefold())
+                if date:
+                    removal_dates.append(date)
+        seen = ctx.read_at
+        if live and not release.in_preview:
+            state = STALE
+            gone = "withdrawn" if release.withdrawn else f"stage {release.stage}"
+            ended = f"{record.state}, " if record and record.state else ""
+            detail = f"still published for {', '.join(live)}, but the preview ended ({ended}{gone})"
+        elif live and len(unverified) == len(live):
+            state, detail = NOT_VERIFIED, f"published for {', '.join(live)}, not verified"
+        elif live:
+            state, detail = LIVE, f"live for {', '.join(live)}"
+        elif broken:
+            state = BROKEN
+            why = printable(outcome.summary) if outcome and outcome.failed else ""
+            detail = f"installation broken for {', '.join(broken)}" + (f": {why}" if why else "")
+        elif pending:
+            state = PENDING_REMOVAL
+            since = outcome.at if outcome is not None and outcome.retire else ""
+            detail = f"being removed for {', '.join(pending)}"
+            if since:
+                detail += f"; since {short_time(since)}"
+            if removal_dates:
+                detail += f"; tree stays until {short_time(min(removal_dates))}"
+        else:
+            state, detail, seen = _idle_state(release, target, partner, outcome)
+            if state not in (AWAITING, BROKEN) or not seen:
+                seen = ctx.read_at
         at_sites.append(
-            SiteState(info.name, state, target, tuple(live), tuple(broken), tuple(pending))
-        )
+            SiteState(info.name, state, target, tuple(live), tuple(broken), tuple(pending),
+                      detail=detail, seen=seen)
+        )  # fmt: skip
     uses = []
     for vo in sorted(vos):
         vo_tag = version_tag(vo, c, v)
@@ -404,4 +638,7 @@ def _version_info(
         broken_at=tuple(s.site for s in at_sites if s.broken_vos),
         vos=tuple(uses),
         at_sites=tuple(at_sites),
+        state=record.state if record else "",
+        in_preview=release.in_preview,
+        record=record,
     )

@@ -23,6 +23,7 @@ Running it again starts from a clean directory (only a directory it made itself 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -33,6 +34,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from distributor.infosys.collect import build_bulletin
+from distributor.lifecycle.model import CLOSED_SUCCESS, ROLLING_OUT
+from distributor.lifecycle.rollout import Rollout
+from distributor.lifecycle.sites import sites_to_tell
+from distributor.notify.compose import mail_makers
+from distributor.push.controller import push_release
+from distributor.push.targets import target_sites
+from distributor.repository.releases import create_release
+from distributor.repository.signing import generate_key, init_repository
+from distributor.store import StateStore
 from pps.errors import BadInput
 from pps.inventory import load_config
 from pps.repository import Repository
@@ -250,14 +261,9 @@ def _write_config(out: Path) -> Path:
 
 def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
     """Build and run the demo grid in *out*; True when everything came out as the rules say."""
-    import json
-
+    # One piece: the demo's script, read top to bottom as the README tells it; each step is a
+    # call into the library, the function only orders them and says what happened.
     import jdl_templates
-    from distributor.infosys import build_bulletin
-    from distributor.push import push_release, target_sites
-    from distributor.releases import create_release
-    from distributor.signing import generate_key
-    from distributor.state import StateStore
 
     out = out.resolve()
     _prepare(out)
@@ -278,7 +284,6 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
     ui_src, wn_src = _write_sources(out / "src")
     config = load_config(_write_config(out))
     repo = Repository(config.repository)
-    from distributor.signing import init_repository
 
     init_repository(repo, config.signing_key)
     echo(f"  {len(SITES)} local sites: " + ", ".join(f"{s.name} ({s.partner})" for s in SITES))
@@ -359,11 +364,6 @@ def _staged_rollout(config: Any, repo: Repository, releases: list[Any],
     """Take glite-UI through its whole staged rollout and glite-WN to rolling-out, through the
     lifecycle the CLI uses (the close followed, as in the CLI, by telling the sites to retire
     the preview); True when both end where they must and no site keeps glite-UI's tags."""
-    from distributor.lifecycle import CLOSED_SUCCESS, ROLLING_OUT, Rollout, sites_to_tell
-    from distributor.notify import mail_makers
-    from distributor.push import push_release
-    from distributor.state import StateStore
-
     ui, wn = releases
     if config.state_path is None:
         raise BadInput("the demo's configuration names no state store")

@@ -41,8 +41,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from distributor.push import incoming_dir
-from distributor.transport import Transport, TransportError, open_transport
+from distributor.push.targets import incoming_dir
+from distributor.transport import open_transport
+from distributor.transport.base import Transport, TransportError
 from pps.confine import (
     check_command_word,
     check_host,
@@ -128,19 +129,14 @@ def publication_probe(options: NagiosOptions) -> str:
 
 def check_bdii_url(value: str) -> str:
     """The ``ldap://HOST:PORT`` URL of *value* (the core's BDII URL grammar,
-    :func:`pps.publication.parse_ldap_url`), as check_preview_publication is given it."""
+    :func:`pps.publication.parse_ldap_url`, host and port included), as
+    check_preview_publication is given it."""
     url = parse_ldap_url(value)
     if url.scheme != "ldap":
         raise BadInput(
             f"BDII URL {value!r}: check_preview_publication asks a BDII over ldap:// only "
             "(use ldap://HOST:PORT)"
         )
-    try:
-        check_host(url.host)
-    except BadInput:
-        raise BadInput(
-            f"BDII URL {value!r} is not valid: {url.host!r} is not a host name or IP address"
-        ) from None
     return check_command_word(url.url, "BDII URL")
 
 
@@ -375,13 +371,29 @@ def render(
     repository_url: str = "",
     site_files: Collection[str] = (),
 ) -> str:
-    """The object definitions for *sites*, with a service per release each site takes.
+    """The object definitions for *sites*, with a service per release each site takes: the
+    commands and templates (:func:`commands`), then each site's objects (:func:`site_objects`).
 
     *site_files* names the sites that have their own site file (the others are described by
     the inventory's values).  BadInput (one line) for any value outside its grammar."""
     sites = list(sites)
     check_inputs(sites, options, repository_url)
     publication = publication_probe(options) if options.publication else ""
+    contact = options.contact_group or "pps-admins"
+    out = [*_comments(options, bool(repository_url), bool(publication)), ""]
+    out += commands(options, repository_url, publication)
+    out += _templates(options, contact)
+    previews = [r for r in releases if r.in_preview]
+    for site in sites:
+        out += site_objects(
+            site, previews, options, repository_url, publication, site.name in site_files
+        )
+    return "\n".join(out)
+
+
+def commands(options: NagiosOptions, repository_url: str, publication: str) -> list[str]:
+    """The command objects: the probe (per release), its cleanup (pull mode) and the
+    publication check (when asked for)."""
     runner = [options.python, options.probe] if options.python else [options.probe]
     base = [*runner, "$_HOSTPPS_SITE$", "--timeout", str(options.probe_timeout)]
     if repository_url:
@@ -389,74 +401,70 @@ def render(
     version_args = ["--component", "$ARG1$", "--version", "$ARG2$"]
     if not repository_url:  # push mode: the release's incoming area, given per service
         version_args += ["--repository", "$ARG3$"]
-    contact = options.contact_group or "pps-admins"
-    out = [*_comments(options, bool(repository_url), bool(publication)), ""]
-    out.append(_block("command", [
-        ("command_name", "pps-check-preview-client"),
-        ("command_line", _words([*base, *version_args], "command line")),
-    ]))  # fmt: skip
+    lines = [("pps-check-preview-client", [*base, *version_args])]
     if repository_url:
-        out.append(_block("command", [
-            ("command_name", "pps-check-preview-cleanup"),
-            ("command_line", _words([*base, "--cleanup"], "command line")),
-        ]))  # fmt: skip
+        lines.append(("pps-check-preview-cleanup", [*base, "--cleanup"]))
     if publication:
         line = [*([options.python] if options.python else []), publication,
                 "$_HOSTPPS_PUBLICATION$", "--timeout",
                 str(min(PUBLICATION_TIMEOUT, options.probe_timeout))]  # fmt: skip
         if options.bdii:
             line += ["--bdii", check_bdii_url(options.bdii)]
-        out.append(_block("command", [
-            ("command_name", "pps-check-preview-publication"),
-            ("command_line", _words(line, "command line")),
-        ]))  # fmt: skip
-    out += _templates(options, contact)
-    previews = [r for r in releases if r.in_preview]
-    for site in sites:
-        has_file = site.name in site_files
-        address = site.host if site.transport == "ssh" else "127.0.0.1"
-        host = [
-            ("use", "pps-site"),
-            ("host_name", site.name),
-            ("alias", f"{site.name} ({site.partner.value} partner)"),
-            ("address", address),
-            ("_PPS_SITE", _words(probe_site_args(site, has_file), f"site {site.name}")),
-        ]
-        if publication:
-            where = publication_site_args(site, has_file)
-            host.append(("_PPS_PUBLICATION", _words(where, f"site {site.name}")))
-        out.append(_block("host", host))
-        for rel in previews:
-            if not site.takes(rel.update_class):
-                continue
-            args = [rel.component, rel.version]
-            if not repository_url:
-                args.append(at_site(site, incoming_dir(site, rel)))
-            checked = [check_command_word(a, f"site {site.name}") for a in args]
-            command = "!".join(["pps-check-preview-client", *checked])
-            out.append(_block("service", [
-                ("use", "pps-probe"),
-                ("host_name", site.name),
-                ("service_description", f"pps {rel.component} {rel.version}"),
-                ("check_command", command),
-            ]))  # fmt: skip
-        if publication:
-            out.append(_block("service", [
-                ("use", "pps-probe"),
-                ("host_name", site.name),
-                ("service_description", "pps publication"),
-                ("check_command", "pps-check-preview-publication"),
-            ]))  # fmt: skip
-        if repository_url:
-            out.append(_block("service", [
-                ("use", "pps-probe"),
-                ("host_name", site.name),
-                ("service_description", "pps cleanup"),
-                ("check_command", "pps-check-preview-cleanup"),
-                ("check_interval", options.cleanup_interval),
-                ("retry_interval", options.cleanup_interval),
-            ]))  # fmt: skip
-    return "\n".join(out)
+        lines.append(("pps-check-preview-publication", line))
+    return [
+        _block("command", [("command_name", name), ("command_line", _words(words, "command line"))])
+        for name, words in lines
+    ]
+
+
+def _service(site: Site, description: str, command: str, *extra: tuple[str, object]) -> str:
+    return _block("service", [
+        ("use", "pps-probe"),
+        ("host_name", site.name),
+        ("service_description", description),
+        ("check_command", command),
+        *extra,
+    ])  # fmt: skip
+
+
+def site_objects(
+    site: Site,
+    previews: Sequence[Release],
+    options: NagiosOptions,
+    repository_url: str,
+    publication: str,
+    has_file: bool,
+) -> list[str]:
+    """One site's host object and its services: one per preview release it takes, the
+    publication check's, the cleanup's (pull mode)."""
+    address = site.host if site.transport == "ssh" else "127.0.0.1"
+    host = [
+        ("use", "pps-site"),
+        ("host_name", site.name),
+        ("alias", f"{site.name} ({site.partner.value} partner)"),
+        ("address", address),
+        ("_PPS_SITE", _words(probe_site_args(site, has_file), f"site {site.name}")),
+    ]
+    if publication:
+        where = publication_site_args(site, has_file)
+        host.append(("_PPS_PUBLICATION", _words(where, f"site {site.name}")))
+    out = [_block("host", host)]
+    for rel in previews:
+        if not site.takes(rel.update_class):
+            continue
+        args = [rel.component, rel.version]
+        if not repository_url:
+            args.append(at_site(site, incoming_dir(site, rel)))
+        checked = [check_command_word(a, f"site {site.name}") for a in args]
+        command = "!".join(["pps-check-preview-client", *checked])
+        out.append(_service(site, f"pps {rel.component} {rel.version}", command))
+    if publication:
+        out.append(_service(site, "pps publication", "pps-check-preview-publication"))
+    if repository_url:
+        interval = options.cleanup_interval
+        extra = (("check_interval", interval), ("retry_interval", interval))
+        out.append(_service(site, "pps cleanup", "pps-check-preview-cleanup", *extra))
+    return out
 
 
 def look_for_site_files(

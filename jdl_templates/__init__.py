@@ -1,4 +1,8 @@
-"""JDL templates for VO users: a gLite-WMS job that asks for one preview version.
+"""Job descriptions for VO users: gLite JDL, ARC xRSL and HTCondor submit files for previews.
+
+The job templates of every language, the worker-node wrapper they ship and the escaping are in
+:mod:`jdl_templates.jobs` (``render_job``, ``list_templates(lang)``); ``pps match`` is
+:mod:`jdl_templates.matching`.  What follows is the original gLite-WMS JDL API, kept as it was.
 
 A VO user picks a preview version with one JDL requirement on the RunTimeEnvironment tag the
 site publishes; this package renders such jobs from the ``*.jdl.j2`` templates beside it and

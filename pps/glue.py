@@ -457,9 +457,8 @@ class Entry:
         self.attrs: dict[str, list[str]] = {} if attrs is None else attrs
 
     def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
+        if not isinstance(other, Entry) or other.__class__ is not self.__class__:
             return NotImplemented
-        assert isinstance(other, Entry)
         return (self.dn, self.attrs) == (other.dn, other.attrs)
 
     __hash__ = None  # type: ignore[assignment]  # mutable

@@ -22,6 +22,7 @@ Format (see README "Configuration")::
     partner = "silver"                   # none | silver | gold | platinum
     vos = ["dteam", "ops"]
     transport = "local"                  # local | ssh
+    kind = "glite"                       # glite | arc (an ARC-CE) | condor (an HTCondor pool)
     root = "sites/INFN-PISA"             # local: the directory standing for the site's /
     host = "ui.pi.infn.it"  port = 22  user = "pps"  identity = "..."  known_hosts = "..."  # ssh
     subcluster = "ce01.pi.infn.it"
@@ -53,11 +54,17 @@ from pps.settings import (
 )
 
 TRANSPORTS = ("local", "ssh")
+#: What a site runs, and so where its probe publishes a preview and how it is read back:
+#: ``glite`` (tags files, GLUE 1.3 and 2.0 from the GIP provider), ``arc`` (an ARC-CE: A-REX's
+#: RunTimeEnvironments, GLUE 2.0 ApplicationEnvironments ``ENV/PPS/...``), ``condor`` (an
+#: HTCondor pool: the machine attribute ``PPS_RTE``, published with the GLUE tags).
+SITE_KINDS = ("glite", "arc", "condor")
 _SITE_COMMON = {
     "name",
     "partner",
     "vos",
     "transport",
+    "kind",
     "subcluster",
     "cluster",
     "preview_root",
@@ -87,6 +94,8 @@ class Site:
     transport: str
     subcluster: str
     cluster: str = ""
+    #: One of :data:`SITE_KINDS`.
+    kind: str = "glite"
     preview_root: str = "/opt/pps/preview"
     info_dir: str = "/opt/glite/var/info"
     profile_d: str = "/etc/profile.d"
@@ -304,6 +313,13 @@ def _parse_site(where: str, raw: Any, local_path: Any) -> Site:
             cluster=check_subcluster(raw["cluster"], "cluster") if "cluster" in raw else "",
             early_adopter=tuple(check_component(c) for c in ea),
         )
+        if "kind" in raw:
+            kind = raw["kind"]
+            if not isinstance(kind, str) or kind not in SITE_KINDS:
+                raise ConfigError(
+                    f"{where}: 'kind' must be one of {', '.join(SITE_KINDS)}, got {kind!r}"
+                )
+            kwargs["kind"] = kind
         for key in ("preview_root", "info_dir", "profile_d", "site_config"):
             if key in raw:
                 kwargs[key] = _site_path(where, key, raw[key])

@@ -63,6 +63,15 @@ class LocalTest(Record):
         return cls(name.strip(), command.strip())
 
 
+def check_identity(record: Any) -> None:
+    """Check a release record's component and version, and make its update class and release
+    type the enums (a frozen record: set in place); shared by the manifest and the index."""
+    check_component(record.component)
+    check_version(record.version)
+    object.__setattr__(record, "update_class", UpdateClass.parse(str(record.update_class)))
+    object.__setattr__(record, "release_type", ReleaseType.parse(str(record.release_type)))
+
+
 class Manifest(Record):
     """Describes one preview tarball."""
 
@@ -80,10 +89,7 @@ class Manifest(Record):
     _not_compared = frozenset({"extra"})
 
     def __post_init__(self) -> None:
-        check_component(self.component)
-        check_version(self.version)
-        object.__setattr__(self, "update_class", UpdateClass.parse(str(self.update_class)))
-        object.__setattr__(self, "release_type", ReleaseType.parse(str(self.release_type)))
+        check_identity(self)
         object.__setattr__(self, "tests", tuple(self.tests))
         names = [t.name for t in self.tests]
         dupes = sorted({n for n in names if names.count(n) > 1})

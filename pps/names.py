@@ -41,8 +41,7 @@ RESERVED_COMPONENTS = frozenset({"hooks"})
 
 def check_component(value: object) -> str:
     """Return *value* if it is a valid component name (``glite-UI``), else raise BadInput."""
-    _check("component", value, _NAME_RE, "letters, digits, '.', '_' and '-'")
-    assert isinstance(value, str)
+    value = _check("component", value, _NAME_RE, "letters, digits, '.', '_' and '-'")
     if value.casefold() in RESERVED_COMPONENTS:
         raise BadInput(
             f"component {value!r} is reserved: the preview root's {value.lower()}/ directory "

@@ -13,6 +13,14 @@ What is read
     its ``GlueHostApplicationSoftwareRunTimeEnvironment`` values; a GLUE 2.0
     ``GLUE2ApplicationEnvironment`` through its ``AppName`` and ``State``.  Every value is kept
     as the exact text the server sent: nothing read is ever parsed as a filter, a DN or markup.
+    ARC-CEs: A-REX publishes a pps RunTimeEnvironment ``ENV/PPS/GLITE-UI-3.2.8-0`` as an
+    ApplicationEnvironment with ``AppName`` ``ENV/PPS/GLITE-UI`` and ``AppVersion`` ``3.2.8-0``;
+    one whose AppName starts with ``ENV/PPS/`` (any case) is read as the RTE name a job asks
+    for: AppName and AppVersion rejoined with ``-`` (AppName alone without an AppVersion) and
+    parsed by :func:`pps.rte.parse_rte_name` (:func:`rte_tag`), never by trusting where the
+    publisher cut it.  It is a tag of the same map as the GLUE 1.3 ones (GLUE 2.0 only: an RTE
+    name is never a GLUE 1.3 value).  One under ``ENV/PPS/`` that names no preview version is
+    skipped with a warning; other RTEs are not pps's and are skipped silently.
 
 The site of an entry (first rule that gives a non-empty name wins)
     0. Entries from one site's own GIP output belong to that site (``source_site``).
@@ -52,16 +60,19 @@ from itertools import compress
 from json.encoder import encode_basestring_ascii as _encode
 from urllib.parse import urlsplit
 
+from pps.confine import check_host
 from pps.errors import BadInput
 from pps.glue import STATE_NOT_VERIFIED, STATE_VERIFIED, Entry
 from pps.names import PREVIEW_CAPABILITY, RTE_ATTRIBUTE
 from pps.record import Record
+from pps.rte import RTE_PREFIX, parse_rte_name
 from pps.text import printable
 
 GLUE13_BASE = "o=grid"
 GLUE2_BASE = "o=glue"
 APP_NAME = "GLUE2ApplicationEnvironmentAppName"
 APP_STATE = "GLUE2ApplicationEnvironmentState"
+APP_VERSION = "GLUE2ApplicationEnvironmentAppVersion"
 OTHER_INFO = "GLUE2EntityOtherInfo"
 APP_ENV_CLASS = "GLUE2ApplicationEnvironment"
 #: The OtherInfo key our GIP provider writes on every GLUE 2.0 entry.
@@ -75,6 +86,8 @@ _NOT_SITES = frozenset({"local", "resource"})
 _RTE_KEY = RTE_ATTRIBUTE.lower()
 _APP_NAME_KEY = APP_NAME.lower()
 _APP_STATE_KEY = APP_STATE.lower()
+_APP_VERSION_KEY = APP_VERSION.lower()
+_RTE_PREFIX = RTE_PREFIX.casefold()
 _APP_ENV_KEY = APP_ENV_CLASS.lower()
 _DN_SITE_ATTRS = ("mds-vo-name", "glue2domainid")
 
@@ -84,6 +97,22 @@ def is_pps_tag(tag: str) -> bool:
     the ``PPS-PREVIEW`` capability), compared case-insensitively."""
     folded = tag.casefold()
     return folded == _CAPABILITY or (folded.startswith("vo-") and "-pps-" in folded[3:])
+
+
+def is_rte_name(tag: str) -> bool:
+    """Whether *tag* is the ARC RunTimeEnvironment name of a preview (``ENV/PPS/<COMPONENT>-
+    <VERSION>``, any case, as :func:`pps.rte.parse_rte_name` reads it)."""
+    return tag[: len(_RTE_PREFIX)].casefold() == _RTE_PREFIX and parse_rte_name(tag) is not None
+
+
+def rte_tag(app_name: str, app_version: str | None) -> str | None:
+    """The RTE name a GLUE 2.0 ApplicationEnvironment stands for when it is a preview's, else
+    None: *app_name* and *app_version* rejoined with ``-`` (*app_name* alone when there is no
+    version), as spelt, if :func:`pps.rte.parse_rte_name` reads a preview in it.  A-REX cuts a
+    name at its first ``-`` followed by a digit; whoever cut it, the name rejoined is the one
+    an xRSL's ``(runtimeenvironment=...)`` names."""
+    joined = f"{app_name}-{app_version}" if app_version else app_name
+    return joined if is_rte_name(joined) else None
 
 
 def safe_text(text: str) -> str:
@@ -107,16 +136,23 @@ class LdapUrl(Record):
         return f"{self.scheme}://{host}:{self.port}"
 
 
-def parse_ldap_url(url: object) -> LdapUrl:
+def parse_ldap_url(
+    url: object, *, schemes: tuple[str, ...] = ("ldap", "ldaps"), port_required: bool = False
+) -> LdapUrl:
     """Check a BDII URL; BadInput (one line naming it) unless it is ``ldap[s]://HOST[:PORT]``.
 
-    The port defaults to 389 (636 for ldaps) as RFC 4516 says; a BDII usually listens on 2170,
-    so name it.  A path, query, user or password is refused: the search bases are fixed."""
+    The one grammar of a BDII URL, for the operator's commands, the Nagios configuration and the
+    site's probes alike: a host name or IP address (:func:`pps.confine.check_host`: letters,
+    digits, ``-`` inside labels, dots), a TCP port (1 to 65535).  The port defaults to 389 (636
+    for ldaps) as RFC 4516 says; a BDII usually listens on 2170, so name it (*port_required*:
+    it must be named, as the site's probes want it).  *schemes* narrows the schemes accepted
+    (the publication check speaks ``ldap`` only).  A path, query, user or password is refused:
+    the search bases are fixed."""
     if not isinstance(url, str) or not url.strip():
         raise BadInput(f"BDII URL must be a non-empty string, got {url!r}")
 
-    def bad(reason: str) -> BadInput:
-        return BadInput(f"BDII URL {url!r} is not valid: {reason} (use ldap://HOST:PORT)")
+    def bad(reason: str, hint: str = " (use ldap://HOST:PORT)") -> BadInput:
+        return BadInput(f"BDII URL {url!r} is not valid: {reason}{hint}")
 
     if any(ord(c) < 0x21 or ord(c) > 0x7E for c in url):
         raise bad("it holds spaces, control or non-ASCII characters")
@@ -126,15 +162,21 @@ def parse_ldap_url(url: object) -> LdapUrl:
     except ValueError as e:
         raise bad(str(e)) from None
     scheme = parts.scheme.lower()
-    if scheme not in ("ldap", "ldaps"):
-        raise bad("it must start with ldap:// or ldaps://")
+    if scheme not in schemes:
+        raise bad("it must start with " + " or ".join(f"{s}://" for s in schemes))
     if parts.username is not None or parts.password is not None:
         raise bad("it must not carry a user or password")
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise bad("it must name only a host and a port")
     if not parts.hostname:
         raise bad("it names no host")
+    try:
+        check_host(parts.hostname)
+    except BadInput:
+        raise bad(f"{parts.hostname!r} is not a host name or IP address", "") from None
     if port is None:
+        if port_required:
+            raise bad("it names no port")
         port = 636 if scheme == "ldaps" else 389
     if not 0 < port < 65536:
         raise bad(f"port {port} is not a TCP port")
@@ -479,6 +521,8 @@ def read_entries(
     site of the embedded default) instead of starting a new one.  Link entries
     (``GlueCluster``) may be among *entries*.  *dn_sites*: the cache of :func:`dn_site` of a
     caller that already looked at the DNs."""
+    # One piece: a single pass over the entries, whose branches share the state it builds (the
+    # sites, the DN map, the warnings); benchmarks/infosys_read.py times this loop per entry.
     pub = publication if publication is not None else Publication()
     entries = list(entries)
     if source_site is not None:
@@ -540,8 +584,9 @@ def read_entries(
                 pub.warnings.append(f"skipping {safe_text(e.dn)}: it has no {APP_NAME}")
                 glue2 = False
             elif not is_pps_tag(name):
-                glue2 = False
-            elif not state:
+                name = _rte_name(e, name, pub)
+                glue2 = bool(name)
+            if glue2 and not state:
                 pub.warnings.append(f"skipping {safe_text(e.dn)}: it has no {APP_STATE}")
                 glue2 = False
         if not glue1 and not glue2:
@@ -570,6 +615,23 @@ def read_entries(
         if glue2:
             sp._glue2(name, state)
     return pub
+
+
+def _rte_name(e: Entry, app_name: str, pub: Publication) -> str:
+    """The preview RTE name of an ApplicationEnvironment whose AppName is no preview tag
+    (:func:`rte_tag`), ``""`` when it is none (a warning when it is under ``ENV/PPS/``)."""
+    if app_name[: len(_RTE_PREFIX)].casefold() != _RTE_PREFIX:
+        return ""
+    versions = e.attrs.get(_APP_VERSION_KEY)
+    tag = rte_tag(app_name, versions[0] if versions else None)
+    if tag is None:
+        joined = f"{app_name}-{versions[0]}" if versions and versions[0] else app_name
+        pub.warnings.append(
+            f"skipping {safe_text(e.dn)}: its RTE {safe_text(joined)!r} is under {RTE_PREFIX} "
+            f"but names no preview version ({RTE_PREFIX}<COMPONENT>-<VERSION>)"
+        )
+        return ""
+    return tag
 
 
 def dn_site(dn: str, attribute: str, cache: dict[tuple[str, str], str] | None = None) -> str:

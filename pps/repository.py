@@ -27,6 +27,7 @@ from pps import jsonfile
 from pps.classes import ReleaseType, UpdateClass
 from pps.errors import AlreadyExists, BadInput, NotFound
 from pps.fsutil import atomic_write, locked
+from pps.manifest import check_identity
 from pps.names import check_component, check_version, release_tag_key
 from pps.record import Record, field
 
@@ -87,10 +88,7 @@ class Release(Record):
     _not_compared = frozenset({"extra"})
 
     def __post_init__(self) -> None:
-        check_component(self.component)
-        check_version(self.version)
-        object.__setattr__(self, "update_class", UpdateClass.parse(str(self.update_class)))
-        object.__setattr__(self, "release_type", ReleaseType.parse(str(self.release_type)))
+        check_identity(self)
         if self.stage not in STAGES:
             raise BadInput(f"stage {self.stage!r} is not one of: {', '.join(STAGES)}")
         _check_relpath(self.tarball, "tarball")

@@ -3,8 +3,10 @@
 The GLUE 1.3 RunTimeEnvironment values of the subcluster (base ``o=grid``) and its GLUE 2.0
 ApplicationEnvironments (base ``o=glue``), read anonymously with ldap3 (imported here only, when
 the check runs: no other probe loads it), every filter value escaped.  What arrives is counted
-on the socket before ldap3 decodes any of it (:class:`_BoundedSocket`): beyond the byte or
-message bounds the read stops with :class:`LimitExceeded`.
+on the socket before ldap3 decodes any of it (the core's guard,
+:class:`pps.boundedsocket.BoundedSocket`): beyond the byte or message bounds the read stops.
+Every failure is a :class:`BdiiError` (one line); the plugin makes it UNKNOWN.  The query knows
+nothing of the plugin: it is given a :class:`Query`.
 """
 
 from __future__ import annotations
@@ -12,20 +14,14 @@ from __future__ import annotations
 import socket
 import time
 
-import nagiosplugin
-
+from pps.boundedsocket import TIMEOUTS, BoundedSocket
 from pps.glue import STATE_NOT_VERIFIED, STATE_VERIFIED
-from pps.names import (
-    RTE_ATTRIBUTE,
-)
+from pps.names import RTE_ATTRIBUTE
+from pps.record import Record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
-
-
-if TYPE_CHECKING:
-    from probes.check_preview_publication import Settings
 
 #: Bounds on what the BDII may send (a site BDII answers this check in a few kB).
 MAX_ANSWER_BYTES = 8 << 20
@@ -37,7 +33,7 @@ _CHUNK = 1 << 16
 #: LDAP messages one check may receive: the bind's answer, each search's entries and its end
 #: (referrals count too).
 MAX_MESSAGES = MAX_GLUE1_ENTRIES + MAX_GLUE2_ENTRIES + 16
-_TIMEOUTS = (TimeoutError, socket.timeout)
+_TIMEOUTS = TIMEOUTS
 _LIVE_GLUE2 = (STATE_VERIFIED, STATE_NOT_VERIFIED)
 _GLUE2_ATTRS = (
     "GLUE2ApplicationEnvironmentAppName",
@@ -47,8 +43,25 @@ _GLUE2_ATTRS = (
 SHOWN_CHARS = 80
 
 
-class LimitExceeded(Exception):
+class BdiiError(Exception):
+    """The BDII could not be read as the check needs (the plugin says UNKNOWN): one line."""
+
+
+class LimitExceeded(BdiiError):
     """The BDII sent more than the plugin reads."""
+
+
+class Query(Record):
+    """What one check asks the BDII: where it listens, the subcluster, its GLUE 2.0 managers
+    and the time the answer must arrive by."""
+
+    url: str
+    host: str
+    port: int
+    subcluster: str
+    managers: tuple[str, ...]
+    deadline: float
+    timeout: float
 
 
 class Published:
@@ -64,72 +77,6 @@ class Published:
     def glue2_live(self, key: str) -> bool:
         states = self.glue2.get(key, ("", set()))[1]
         return bool(states & set(_LIVE_GLUE2))
-
-
-class _BoundedSocket:
-    """The connection's socket, counting what arrives before ldap3 decodes any of it: more than
-    *limit* bytes or *max_messages* LDAP messages (each entry is one: ldap3 keeps a search's
-    entries in memory, a few kB each), or a read past *deadline*, ends the read.  ldap3 reads
-    through ``recv``; everything else is passed on."""
-
-    def __init__(self, sock: socket.socket, limit: int, max_messages: int, deadline: float) -> None:
-        self._sock = sock
-        self._limit = limit
-        self._max_messages = max_messages
-        self._deadline = deadline
-        self.received = 0
-        self.messages = 0
-        #: bytes left of the message being received, and the header read so far
-        self._body_left = 0
-        self._head = b""
-        #: "bytes" or "messages" once a limit was passed
-        self.exceeded = ""
-        self.late = False
-
-    def recv(self, size: int, *flags: int) -> bytes:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            self.late = True
-            raise TimeoutError("timed out")
-        self._sock.settimeout(left)
-        try:
-            data = self._sock.recv(max(size, _CHUNK), *flags)
-        except _TIMEOUTS:
-            self.late = True
-            raise
-        self.received += len(data)
-        if self.received > self._limit:
-            self.exceeded = "bytes"
-        elif self._count(data) > self._max_messages:
-            self.exceeded = "messages"
-        if self.exceeded:
-            raise OSError(f"more {self.exceeded} than the plugin reads")
-        return data
-
-    def _count(self, data: bytes) -> int:
-        """Follow the BER framing of the LDAP messages in *data*; how many have begun."""
-        i, n = 0, len(data)
-        while i < n:
-            if self._body_left:
-                step = min(self._body_left, n - i)
-                self._body_left -= step
-                i += step
-                continue
-            self._head += data[i : i + 1]
-            i += 1
-            head = self._head
-            if len(head) < 2:
-                continue
-            width = head[1] & 0x7F if head[1] & 0x80 else 0
-            if len(head) < 2 + width:
-                continue
-            self._body_left = int.from_bytes(head[2 : 2 + width], "big") if width else head[1]
-            self._head = b""
-            self.messages += 1
-        return self.messages
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._sock, name)
 
 
 def _decode(raw: Any) -> str:
@@ -158,18 +105,17 @@ def _reason(e: BaseException) -> str:
     return shown(text or type(e).__name__)
 
 
-def query_bdii(settings: Settings) -> Published:
+def query_bdii(settings: Query) -> Published:
     """Ask the BDII for the subcluster's GLUE 1.3 values and GLUE 2.0 entries.
 
-    Raises ``nagiosplugin.CheckError`` (UNKNOWN) naming the problem."""
+    Raises :class:`BdiiError` naming the problem."""
     import ldap3
     from ldap3.core.exceptions import LDAPException
-    from ldap3.utils.conv import escape_filter_chars
 
-    url = settings.bdii
+    url = settings.url
     left = settings.deadline - time.monotonic()
     if left <= 0:
-        raise nagiosplugin.CheckError(f"no time left to ask the BDII {url}")
+        raise BdiiError(f"no time left to ask the BDII {url}")
     server = ldap3.Server(
         settings.host,
         port=settings.port,
@@ -180,84 +126,106 @@ def query_bdii(settings: Settings) -> Published:
     conn = ldap3.Connection(
         server, receive_timeout=max(1, int(left)), read_only=True, auto_referrals=False
     )  # a referral names another server: never followed
-    bounded: _BoundedSocket | None = None
+    bounded: BoundedSocket | None = None
     time_limit = max(1, int(left))
-    sc = escape_filter_chars(settings.subcluster)
     published = Published()
     try:
         conn.open()
-        bounded = _BoundedSocket(conn.socket, MAX_ANSWER_BYTES, MAX_MESSAGES, settings.deadline)
+        bounded = BoundedSocket(
+            conn.socket,
+            settings.deadline,
+            MAX_ANSWER_BYTES,
+            max_messages=MAX_MESSAGES,
+            min_read=_CHUNK,
+        )
         conn.socket = bounded
         if not conn.bind():
-            raise nagiosplugin.CheckError(
-                f"the BDII {url} refused an anonymous bind: {_result(conn)}"
-            )
-        conn.search(
-            "o=grid",
-            f"(&(objectClass=GlueSubCluster)(GlueSubClusterUniqueID={sc}))",
-            search_scope=ldap3.SUBTREE,
-            attributes=[RTE_ATTRIBUTE],
-            size_limit=MAX_GLUE1_ENTRIES,
-            time_limit=time_limit,
-        )
-        _check_result(conn, url, "o=grid", f"{MAX_GLUE1_ENTRIES} GlueSubCluster entries")
-        values = 0
-        for entry in _entries(conn):
-            published.glue1_entries += 1
-            for value in _values(entry, RTE_ATTRIBUTE):
-                values += 1
-                if values > MAX_VALUES:
-                    raise LimitExceeded(
-                        f"the BDII {url} holds more than {MAX_VALUES} RunTimeEnvironment "
-                        f"values for {settings.subcluster}: not checked (the limit is "
-                        f"{MAX_VALUES})"
-                    )
-                published.glue1.setdefault(value.casefold(), value)
-        managers = "".join(
-            f"(GLUE2ApplicationEnvironmentComputingManagerForeignKey={escape_filter_chars(m)})"
-            for m in settings.managers
-        )
-        conn.search(
-            "o=glue",
-            "(&(objectClass=GLUE2ApplicationEnvironment)"
-            f"(|(GLUE2ApplicationEnvironmentID=urn:pps:{sc}:*){managers}))",
-            search_scope=ldap3.SUBTREE,
-            attributes=list(_GLUE2_ATTRS),
-            size_limit=MAX_GLUE2_ENTRIES,
-            time_limit=time_limit,
-        )
-        _check_result(conn, url, "o=glue", f"{MAX_GLUE2_ENTRIES} GLUE 2.0 entries")
-        for entry in _entries(conn):
-            names = _values(entry, _GLUE2_ATTRS[0])
-            if not names:
-                continue
-            states = {s.lower() for s in _values(entry, _GLUE2_ATTRS[1])} or {STATE_VERIFIED}
-            key = names[0].casefold()
-            _spelt, known = published.glue2.setdefault(key, (names[0], set()))
-            known |= states
-    except LimitExceeded as e:
-        raise nagiosplugin.CheckError(str(e)) from None
+            raise BdiiError(f"the BDII {url} refused an anonymous bind: {_result(conn)}")
+        _read_glue1(conn, settings, published, time_limit)
+        _read_glue2(conn, settings, published, time_limit)
+    except BdiiError:
+        raise
     except (LDAPException, OSError) as e:
-        if bounded is not None and bounded.exceeded:
-            what = (f"{MAX_ANSWER_BYTES >> 20} MiB" if bounded.exceeded == "bytes"
-                    else f"{MAX_MESSAGES} entries")  # fmt: skip
-            raise nagiosplugin.CheckError(
-                f"the BDII {url} sent more than {what}: not read (the limit; a site BDII "
+        if bounded is not None and bounded.overflow:
+            what = {"bytes": f"{MAX_ANSWER_BYTES >> 20} MiB", "messages": f"{MAX_MESSAGES} entries"}
+            what_sent = what.get(bounded.exceeded, "4 GiB in one message")
+            raise BdiiError(
+                f"the BDII {url} sent more than {what_sent}: not read (the limit; a site BDII "
                 "answers this check in a few kB)"
             ) from None
-        if bounded is not None and bounded.late or isinstance(e, _TIMEOUTS):
-            raise nagiosplugin.CheckError(
+        if bounded is not None and bounded.timed_out or isinstance(e, _TIMEOUTS):
+            raise BdiiError(
                 f"the BDII {url} did not answer within {settings.timeout:g} s"
             ) from None
         if bounded is None:
-            raise nagiosplugin.CheckError(f"cannot reach the BDII {url}: {_reason(e)}") from None
-        raise nagiosplugin.CheckError(f"the BDII {url} failed: {_reason(e)}") from None
+            raise BdiiError(f"cannot reach the BDII {url}: {_reason(e)}") from None
+        raise BdiiError(f"the BDII {url} failed: {_reason(e)}") from None
     finally:
         try:
             conn.unbind()
         except Exception:  # already closed, or the server went away: nothing to release
             pass
     return published
+
+
+def _read_glue1(conn: Any, query: Query, published: Published, time_limit: int) -> None:
+    """The subcluster's GLUE 1.3 RunTimeEnvironment values, into *published*."""
+    import ldap3
+    from ldap3.utils.conv import escape_filter_chars
+
+    url = query.url
+    sc = escape_filter_chars(query.subcluster)
+    conn.search(
+        "o=grid",
+        f"(&(objectClass=GlueSubCluster)(GlueSubClusterUniqueID={sc}))",
+        search_scope=ldap3.SUBTREE,
+        attributes=[RTE_ATTRIBUTE],
+        size_limit=MAX_GLUE1_ENTRIES,
+        time_limit=time_limit,
+    )
+    _check_result(conn, url, "o=grid", f"{MAX_GLUE1_ENTRIES} GlueSubCluster entries")
+    values = 0
+    for entry in _entries(conn):
+        published.glue1_entries += 1
+        for value in _values(entry, RTE_ATTRIBUTE):
+            values += 1
+            if values > MAX_VALUES:
+                raise LimitExceeded(
+                    f"the BDII {url} holds more than {MAX_VALUES} RunTimeEnvironment "
+                    f"values for {query.subcluster}: not checked (the limit is "
+                    f"{MAX_VALUES})"
+                )
+            published.glue1.setdefault(value.casefold(), value)
+
+
+def _read_glue2(conn: Any, query: Query, published: Published, time_limit: int) -> None:
+    """The subcluster's GLUE 2.0 ApplicationEnvironments and their states, into *published*."""
+    import ldap3
+    from ldap3.utils.conv import escape_filter_chars
+
+    sc = escape_filter_chars(query.subcluster)
+    managers = "".join(
+        f"(GLUE2ApplicationEnvironmentComputingManagerForeignKey={escape_filter_chars(m)})"
+        for m in query.managers
+    )
+    conn.search(
+        "o=glue",
+        "(&(objectClass=GLUE2ApplicationEnvironment)"
+        f"(|(GLUE2ApplicationEnvironmentID=urn:pps:{sc}:*){managers}))",
+        search_scope=ldap3.SUBTREE,
+        attributes=list(_GLUE2_ATTRS),
+        size_limit=MAX_GLUE2_ENTRIES,
+        time_limit=time_limit,
+    )
+    _check_result(conn, query.url, "o=glue", f"{MAX_GLUE2_ENTRIES} GLUE 2.0 entries")
+    for entry in _entries(conn):
+        names = _values(entry, _GLUE2_ATTRS[0])
+        if not names:
+            continue
+        states = {s.lower() for s in _values(entry, _GLUE2_ATTRS[1])} or {STATE_VERIFIED}
+        key = names[0].casefold()
+        _spelt, known = published.glue2.setdefault(key, (names[0], set()))
+        known |= states
 
 
 def _result(conn: Any) -> str:
@@ -274,12 +242,12 @@ def _check_result(conn: Any, url: str, base: str, limit: str) -> None:
     if code in (0, 32):  # success; noSuchObject: the base is not there, so nothing is published
         return
     if code == 3:  # timeLimitExceeded
-        raise nagiosplugin.CheckError(f"the BDII {url} did not answer within its time limit "
+        raise BdiiError(f"the BDII {url} did not answer within its time limit "
                                       f"under {base}")  # fmt: skip
     if code == 4:
         raise LimitExceeded(f"the BDII {url} has more than {limit} for this subcluster under "
                             f"{base}: not checked (the limit)")  # fmt: skip
-    raise nagiosplugin.CheckError(f"the BDII {url} refused the search under {base}: "
+    raise BdiiError(f"the BDII {url} refused the search under {base}: "
                                   f"{_result(conn)}")  # fmt: skip
 
 

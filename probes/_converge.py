@@ -29,12 +29,14 @@ import time
 from pathlib import Path
 
 from pps.errors import BadInput, IntegrityError, NotFound, PPSError
+from pps.record import Record
 from pps.repository import Release
 from probes._fetch import Source, open_source
 from probes._run import (
     INCOMPLETE,
     INCOMPLETE_LIMIT,
     REFUSED,
+    NotAnnounced,
     Outcome,
     Request,
     Run,
@@ -106,7 +108,9 @@ def converge(req: Request) -> Outcome:
         why = "it was withdrawn" if release.withdrawn else f"its stage is now {release.stage}"
         return _retired(run, previous, why, release)
     try:
-        return _check(run, source, release, previous)
+        return _install_and_test(run, source, release, previous)
+    except NotAnnounced as e:
+        return run.outcome(REFUSED, release, str(e))
     except (IntegrityError, UnsafePath) as e:
         return run.outcome(REFUSED, release, f"{e}; nothing installed")
     except PPSError as e:
@@ -120,10 +124,47 @@ def converge(req: Request) -> Outcome:
         raise
 
 
-def _check(run: Run, source: Source, release: Release, previous: StateRecord | None) -> Outcome:
-    req, layout = run.req, run.layout
-    state_file = layout.state_file(release.component, release.version)
-    tree = layout.install_dir(release.component, release.version)
+class Decision(Record):
+    """What a run's tests mean for the version (:func:`decide`)."""
+
+    #: The state record's status now: VERIFIED, UNTESTED or BROKEN.
+    status: str
+    #: Runs in a row whose tests could not complete.
+    incomplete_runs: int
+    #: The outcome the probe reports: VERIFIED, INCOMPLETE or BROKEN.
+    outcome: str
+    #: "publish" the tag, "keep" it as it is (for one more run) or "withdraw" it.
+    tag: str
+
+
+def carried_over(status: str, incomplete_runs: int, killed_while_testing: bool) -> tuple[bool, int]:
+    """Before the tests run: whether an earlier verdict still stands (its record says
+    *status*) and how many runs in a row could not complete, counting the previous one when it
+    was killed while testing.  At :data:`INCOMPLETE_LIMIT` the earlier verdict no longer stands
+    (the caller withdraws the tag)."""
+    incomplete = incomplete_runs + (1 if killed_while_testing else 0)
+    return status == VERIFIED and incomplete < INCOMPLETE_LIMIT, incomplete
+
+
+def decide(was_verified: bool, incomplete_runs: int, failed: bool, timed_out: bool) -> Decision:
+    """The status and the tag after the tests: a failing test breaks the version; tests that
+    could not complete keep an earlier verdict (and its tag) until the second such run in a
+    row; tests that all passed verify it and publish the tag."""
+    if failed:
+        return Decision(BROKEN, 0, BROKEN, "withdraw")
+    if not timed_out:
+        return Decision(VERIFIED, 0, VERIFIED, "publish")
+    incomplete = incomplete_runs + 1
+    if was_verified and incomplete < INCOMPLETE_LIMIT:
+        return Decision(VERIFIED, incomplete, INCOMPLETE, "keep")
+    return Decision(UNTESTED, incomplete, INCOMPLETE, "withdraw")
+
+
+def _install_and_test(
+    run: Run, source: Source, release: Release, previous: StateRecord | None
+) -> Outcome:
+    """Install *release* unless its tree is current, then test it and tag it."""
+    state_file = run.layout.state_file(release.component, release.version)
     if previous is not None and previous.sha256 != release.sha256:
         # The index announces another tarball for this version: whatever was verified is not
         # what the index describes any more.  The tag goes before anything is fetched.
@@ -132,79 +173,108 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
             sha256=release.sha256, status=UNTESTED, tests=(), last_verified=None, incomplete_runs=0
         )
         write_state(state_file, previous)
+    placed = _place_tree(run, source, release, previous)
+    if isinstance(placed, Outcome):
+        return placed
+    return _test_and_tag(run, release, placed)
+
+
+class _Placed(Record):
+    """The tree of a release, in place: its manifest, its record, whether it is new."""
+
+    manifest: Any
+    record: StateRecord | None
+    installed_at: Any
+    installed_now: bool
+    current: bool
+
+
+def _place_tree(
+    run: Run, source: Source, release: Release, previous: StateRecord | None
+) -> _Placed | Outcome:
+    """The release's tree: the one there when it came from the same tarball, else a new one
+    installed (the Outcome of a release awaiting the site's configuration hook)."""
+    req, layout = run.req, run.layout
+    state_file = layout.state_file(release.component, release.version)
+    tree = layout.install_dir(release.component, release.version)
     marker = read_marker(tree) if lexists(tree) else None
     ours = owns(tree, previous)
     if lexists(tree) and not ours:
         raise not_ours(tree)
-    current = ours and marker is not None and marker.get("sha256") == release.sha256
-    installed_now = False
     installed_at = previous.installed_at if previous else None
-    if current:
+    if ours and marker is not None and marker.get("sha256") == release.sha256:
         manifest = load_manifest(tree, release)
         _log.info("%s %s is installed at %s", release.component, release.version, tree)
         ensure_env_script(tree, tree, req.profile_d, manifest)
-    else:
-        from probes import _install  # lazily: unpacking is not the steady state
+        return _Placed(manifest, previous, installed_at, False, True)
+    from probes import _install  # lazily: unpacking is not the steady state
 
-        _install.check_limits(release, _limits(req))
-        _install.component_dir(layout, release.component, create=False)
+    _install.check_limits(release, _limits(req))
+    _install.component_dir(layout, release.component, create=False)
 
-        def record_tree(ident: str, hook: LocalTestResult | None) -> None:
-            base = previous or _blank(release, UNTESTED)
-            write_state(
-                state_file,
-                base.replace(
-                    sha256=release.sha256,
-                    status=UNTESTED,
-                    tree=ident,
-                    vos=run.kept_vos(previous),
-                    install_dir=str(tree),
-                    tests=(),
-                    last_verified=None,
-                    incomplete_runs=0,
-                    installed_at=None,
-                    hook=hook,
-                ),
-            )
-
-        result = _install.install_release(
-            release,
-            layout,
-            source=source,
-            limits=_limits(req),
-            profile_d=req.profile_d,
-            hook=req.config_hook,
-            hook_timeout=max(1.0, req.deadline - time.monotonic() - _MARGIN),
-            record_tree=record_tree,
+    def record_tree(ident: str, hook: LocalTestResult | None) -> None:
+        base = previous or _blank(release, UNTESTED)
+        write_state(
+            state_file,
+            base.replace(
+                sha256=release.sha256,
+                status=UNTESTED,
+                tree=ident,
+                vos=run.kept_vos(previous),
+                install_dir=str(tree),
+                tests=(),
+                last_verified=None,
+                incomplete_runs=0,
+                installed_at=None,
+                hook=hook,
+            ),
         )
-        if isinstance(result, _install.AwaitingConfiguration):
-            base = previous or _blank(release, AWAITING_CONFIGURATION)
-            write_state(
-                state_file,
-                base.replace(
-                    status=AWAITING_CONFIGURATION,
-                    vos=run.kept_vos(previous),
-                    install_dir=str(tree),
-                ),
-            )
-            run.withdraw(release.component, release.version, run.every_vo(previous))
-            return run.outcome(AWAITING_CONFIGURATION, release, result.message)
-        manifest, installed_at, installed_now = result.manifest, result.installed_at, True
-        previous = read_state(state_file)  # what record_tree wrote
-    assert previous is not None or installed_now or current
+
+    result = _install.install_release(
+        release,
+        layout,
+        source=source,
+        limits=_limits(req),
+        profile_d=req.profile_d,
+        hook=req.config_hook,
+        hook_timeout=max(1.0, req.deadline - time.monotonic() - _MARGIN),
+        record_tree=record_tree,
+    )
+    if isinstance(result, _install.AwaitingConfiguration):
+        base = previous or _blank(release, AWAITING_CONFIGURATION)
+        write_state(
+            state_file,
+            base.replace(
+                status=AWAITING_CONFIGURATION,
+                vos=run.kept_vos(previous),
+                install_dir=str(tree),
+            ),
+        )
+        run.withdraw(release.component, release.version, run.every_vo(previous))
+        return run.outcome(AWAITING_CONFIGURATION, release, result.message)
+    # what record_tree wrote
+    return _Placed(result.manifest, read_state(state_file), result.installed_at, True, False)
+
+
+def _test_and_tag(run: Run, release: Release, placed: _Placed) -> Outcome:
+    """Run the release's local tests on the tree in place, record the verdict, tag by it."""
+    req, layout = run.req, run.layout
+    state_file = layout.state_file(release.component, release.version)
+    tree = layout.install_dir(release.component, release.version)
+    previous, installed_now = placed.record, placed.installed_now
     record = previous or _blank(release, UNTESTED)
-    was_verified = record.status == VERIFIED and not installed_now
-    incomplete = record.incomplete_runs
-    if release.key in run.interrupted:
-        incomplete += 1  # the run before was killed while it was testing
+    killed = release.key in run.interrupted
+    was_verified, incomplete = carried_over(
+        record.status if not installed_now else UNTESTED, record.incomplete_runs, killed
+    )
+    if killed:  # the run before was killed while it was testing
         run.notes.append(f"the previous run was killed while testing ({incomplete} in a row)")
     if incomplete >= INCOMPLETE_LIMIT:
         run.withdraw(release.component, release.version, run.every_vo(record))
-        was_verified = False
     before = record
     record = record.replace(
         incomplete_runs=incomplete,
-        installed_at=installed_at,
+        installed_at=placed.installed_at,
         status=record.status if was_verified else UNTESTED,
         install_dir=str(tree),
     )
@@ -221,7 +291,7 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
             state_file,
             so_far,
             lambda: run_local_tests(
-                manifest,
+                placed.manifest,
                 tree,
                 scratch_dir=layout.tmp_dir,
                 account=test_account(req.test_user),
@@ -236,40 +306,29 @@ def _check(run: Run, source: Source, release: Release, previous: StateRecord | N
         return run.outcome(REFUSED, release, f"{e}; tag withdrawn")
     failed = any(not t.ok and not t.timed_out for t in tests)
     timed_out = any(t.timed_out for t in tests)
-    vos = run.kept_vos(record)
-    if failed:
-        status, incomplete = BROKEN, 0
-    elif timed_out:
-        incomplete += 1
-        status = VERIFIED if was_verified and incomplete < INCOMPLETE_LIMIT else UNTESTED
-    else:
-        status, incomplete = VERIFIED, 0
+    decision = decide(was_verified, incomplete, failed, timed_out)
     record = record.replace(
-        status=status,
+        status=decision.status,
         tests=tests,
-        vos=vos,
-        incomplete_runs=incomplete,
-        last_verified=utc_now() if status == VERIFIED and not timed_out else record.last_verified,
+        vos=run.kept_vos(record),
+        incomplete_runs=decision.incomplete_runs,
+        last_verified=utc_now() if decision.tag == "publish" else record.last_verified,
     )
     write_state(state_file, record)
-    if status == VERIFIED and not timed_out:
+    if decision.tag == "publish":
         run.publish(release)
         if req.site_vos is not None:
             dropped = [vo for vo in run.every_vo(previous) if vo not in req.site_vos]
             run.withdraw(release.component, release.version, dropped)
-        outcome_status = VERIFIED
-    elif status == VERIFIED:  # timed out once after a verified run: the tag stays, for now
-        outcome_status = INCOMPLETE
-    else:
+    elif decision.tag == "withdraw":
         run.withdraw(release.component, release.version, run.every_vo(record))
-        outcome_status = BROKEN if failed else INCOMPLETE
     return run.outcome(
-        outcome_status,
+        decision.outcome,
         release,
         tests=tests,
         installed_now=installed_now,
-        withdrawn=outcome_status == INCOMPLETE and status != VERIFIED,
-        incomplete_runs=incomplete,
+        withdrawn=decision.outcome == INCOMPLETE and decision.tag == "withdraw",
+        incomplete_runs=decision.incomplete_runs,
     )
 
 

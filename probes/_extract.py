@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from pps.errors import IntegrityError
+from pps.record import Record
 
 #: Limits against archive bombs; a grid client tree is far below each.
 MAX_MEMBERS = 200_000
@@ -300,44 +301,45 @@ class _Tree:
         return os.path.join(self.root, *parent)
 
 
-def extract_stream(
-    inp: CompressedInput,
-    dest: Path,
-    *,
-    max_members: int = MAX_MEMBERS,
-    max_bytes: int = 8 << 30,
-) -> tuple[int, int]:
-    """Unpack the tar stream of *inp* into the existing empty directory *dest*.
+class _Member(Record):
+    """One member of the stream, as its headers (pax and GNU long names applied) describe it."""
 
-    Returns ``(unpacked bytes, members)``.  UnsafeArchive names the first offending member;
-    *dest* may then hold a partial tree, which the caller throws away.  The whole compressed
-    stream is read, so the caller can check its size and hash afterwards.
-    """
-    archive = inp.name
-    tree = _Tree(dest, archive)
-    total = members = 0
-    seen: set[tuple[str, ...]] = set()
-    overrides: dict[str, bytes] = {}
-    long_name: bytes | None = None
-    long_link: bytes | None = None
-    while True:
-        block = inp.read_exact(_BLOCK)
-        if block is None or block == _ZERO_BLOCK:
-            break  # end of archive (two zero blocks, or a stream that simply ends)
-        if not _checksum_ok(block):
-            raise UnsafeArchive(f"tarball {archive} has a corrupt header (bad checksum)")
-        kind = block[156:157]
-        size = _number(block[124:136], "size", archive)
-        if kind in (b"x", b"g", b"L", b"K"):
-            if size > MAX_HEADER_BYTES:
-                raise UnsafeArchive(
-                    f"unsafe tarball {archive}: a {'pax' if kind in b'xg' else 'long-name'} "
-                    f"header of {size} bytes (at most {MAX_HEADER_BYTES})"
-                )
-            data = inp.read_exact(size) if size else b""
-            if data is None or len(data) != size:
-                raise UnsafeArchive(f"tarball {archive} is truncated inside a header")
-            inp.skip(-size % _BLOCK)
+    kind: bytes
+    name: str
+    size: int
+    mode: int
+    mtime: int
+    raw_link: bytes
+    sparse: bool
+
+
+class _HeaderReader:
+    """The header reader: the next member's header, with the pax (``x``, ``g``) and GNU
+    long-name (``L``, ``K``) headers before it applied, each bounded and checked."""
+
+    def __init__(self, inp: CompressedInput, max_members: int) -> None:
+        self.inp = inp
+        self.archive = inp.name
+        self.max_members = max_members
+        self.members = 0
+
+    def next_member(self) -> _Member | None:
+        """The next member (its data not read yet), or None at the end of the archive."""
+        inp, archive = self.inp, self.archive
+        overrides: dict[str, bytes] = {}
+        long_name: bytes | None = None
+        long_link: bytes | None = None
+        while True:
+            block = inp.read_exact(_BLOCK)
+            if block is None or block == _ZERO_BLOCK:
+                return None  # end of archive (two zero blocks, or a stream that simply ends)
+            if not _checksum_ok(block):
+                raise UnsafeArchive(f"tarball {archive} has a corrupt header (bad checksum)")
+            kind = block[156:157]
+            size = _number(block[124:136], "size", archive)
+            if kind not in (b"x", b"g", b"L", b"K"):
+                break
+            data = self._extension(kind, size)
             if kind == b"x":
                 overrides.update(_parse_pax(data, archive))
             elif kind == b"g":
@@ -350,10 +352,9 @@ def extract_stream(
                 long_name = data.split(b"\0", 1)[0]
             else:
                 long_link = data.split(b"\0", 1)[0]
-            continue
-        members += 1
-        if members > max_members:
-            raise UnsafeArchive(f"unsafe tarball {archive}: more than {max_members} members")
+        self.members += 1
+        if self.members > self.max_members:
+            raise UnsafeArchive(f"unsafe tarball {archive}: more than {self.max_members} members")
         ustar = block[257:263] == b"ustar\0"
         raw_name = block[:100].split(b"\0", 1)[0]
         if ustar and block[345]:
@@ -366,66 +367,127 @@ def extract_stream(
             if not overrides["size"].isdigit():
                 raise UnsafeArchive(f"tarball {archive} has a corrupt pax size")
             size = int(overrides["size"])
-        sparse = [k for k in overrides if k.startswith("GNU.sparse")]
-        overrides, long_name, long_link = {}, None, None
+        sparse = any(k.startswith("GNU.sparse") for k in overrides)
         mtime = _number(block[136:148], "mtime", archive)
         mode = _number(block[100:108], "mode", archive)
         name = _decode_name(raw_name, "member name", archive)
         if name.endswith("/") and kind in (b"0", b"\0", b"7"):
             kind = b"5"  # an old tar's way of writing a directory
-        if name.startswith("/"):
-            raise UnsafeArchive(f"unsafe tarball {archive}: member {name!r} is an absolute path")
-        name = name.rstrip("/")
-        if sparse:
-            raise UnsafeArchive(f"unsafe tarball {archive}: member {name!r} is a sparse file")
-        parts = _relative_parts(name, archive)
-        if kind not in (b"0", b"\0", b"7", b"5", b"2"):
-            what = _KINDS.get(kind, f"an unsupported member type ({kind!r})")
-            raise UnsafeArchive(f"unsafe tarball {archive}: member {name!r} is {what}")
-        if mode & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX):
+        return _Member(kind, name, size, mode, mtime, raw_link, sparse)
+
+    def _extension(self, kind: bytes, size: int) -> bytes:
+        """The data of a pax or long-name header, at most :data:`MAX_HEADER_BYTES`."""
+        if size > MAX_HEADER_BYTES:
             raise UnsafeArchive(
-                f"unsafe tarball {archive}: member {name!r} has the setuid, setgid or sticky "
-                f"bit (mode {mode & 0o7777:04o})"
+                f"unsafe tarball {self.archive}: a {'pax' if kind in b'xg' else 'long-name'} "
+                f"header of {size} bytes (at most {MAX_HEADER_BYTES})"
             )
+        data = self.inp.read_exact(size) if size else b""
+        if data is None or len(data) != size:
+            raise UnsafeArchive(f"tarball {self.archive} is truncated inside a header")
+        self.inp.skip(-size % _BLOCK)
+        return data
+
+
+def allowed_path(member: _Member, archive: str) -> tuple[str, ...]:
+    """The refusal policy: the member's path in the tree, split (empty for the root itself),
+    unless the member is one the probe never unpacks (UnsafeArchive naming it): an absolute or
+    escaping path, a sparse file, a hard link, device, FIFO or other special member, a setuid,
+    setgid or sticky mode."""
+    name = member.name
+    if name.startswith("/"):
+        raise UnsafeArchive(f"unsafe tarball {archive}: member {name!r} is an absolute path")
+    name = name.rstrip("/")
+    if member.sparse:
+        raise UnsafeArchive(f"unsafe tarball {archive}: member {name!r} is a sparse file")
+    parts = _relative_parts(name, archive)
+    if member.kind not in (b"0", b"\0", b"7", b"5", b"2"):
+        what = _KINDS.get(member.kind, f"an unsupported member type ({member.kind!r})")
+        raise UnsafeArchive(f"unsafe tarball {archive}: member {name!r} is {what}")
+    if member.mode & (stat.S_ISUID | stat.S_ISGID | stat.S_ISVTX):
+        raise UnsafeArchive(
+            f"unsafe tarball {archive}: member {name!r} has the setuid, setgid or sticky "
+            f"bit (mode {member.mode & 0o7777:04o})"
+        )
+    return parts
+
+
+class _Writer:
+    """The writer: each member into the tree, once, within the bound on unpacked bytes."""
+
+    def __init__(self, inp: CompressedInput, dest: Path, max_bytes: int) -> None:
+        self.inp = inp
+        self.archive = inp.name
+        self.tree = _Tree(dest, inp.name)
+        self.max_bytes = max_bytes
+        self.total = 0
+        self.seen: set[tuple[str, ...]] = set()
+
+    def write(self, member: _Member, parts: tuple[str, ...]) -> None:
+        inp, archive, tree, size = self.inp, self.archive, self.tree, member.size
+        name = member.name.rstrip("/")
         if not parts:  # the root itself ("." or "./")
             inp.skip(size + (-size % _BLOCK))
-            continue
-        if parts in seen and kind != b"5":
+            return
+        if parts in self.seen and member.kind != b"5":
             raise UnsafeArchive(f"unsafe tarball {archive}: member {name!r} appears twice")
-        seen.add(parts)
+        self.seen.add(parts)
         parent = tree.parent(parts, name)
         target = os.path.join(parent, parts[-1])
         try:
-            if kind == b"5":
+            if member.kind == b"5":
                 if parts not in tree.dirs:
                     os.mkdir(target, 0o755)
                     os.chmod(target, 0o755)
                     tree.dirs.add(parts)
                 inp.skip(size + (-size % _BLOCK))
-            elif kind == b"2":
-                link = _decode_name(raw_link, "link target", archive)
+            elif member.kind == b"2":
+                link = _decode_name(member.raw_link, "link target", archive)
                 _check_link_target(parts, link, name, archive)
                 os.symlink(link, target)
                 tree.links.append(Path(target))
                 inp.skip(size + (-size % _BLOCK))
             else:
-                total += size
-                if total > max_bytes:
+                self.total += size
+                if self.total > self.max_bytes:
                     raise UnsafeArchive(
-                        f"unsafe tarball {archive}: unpacks to more than {max_bytes} bytes"
+                        f"unsafe tarball {archive}: unpacks to more than {self.max_bytes} bytes"
                     )
-                _write_file(inp, target, size, mode, mtime, name, archive)
+                _write_file(inp, target, size, member.mode, member.mtime, name, archive)
                 inp.skip(-size % _BLOCK)
         except FileExistsError:
             raise UnsafeArchive(
                 f"unsafe tarball {archive}: member {name!r} clashes with another member"
             ) from None
+
+
+def extract_stream(
+    inp: CompressedInput,
+    dest: Path,
+    *,
+    max_members: int = MAX_MEMBERS,
+    max_bytes: int = 8 << 30,
+) -> tuple[int, int]:
+    """Unpack the tar stream of *inp* into the existing empty directory *dest*: the header
+    reader, the refusal policy and the writer, member by member.
+
+    Returns ``(unpacked bytes, members)``.  UnsafeArchive names the first offending member;
+    *dest* may then hold a partial tree, which the caller throws away.  The whole compressed
+    stream is read, so the caller can check its size and hash afterwards.
+    """
+    headers = _HeaderReader(inp, max_members)
+    writer = _Writer(inp, dest, max_bytes)
+    while True:
+        member = headers.next_member()
+        if member is None:
+            break
+        writer.write(member, allowed_path(member, inp.name))
     # Whatever follows the end of the archive (padding to a record) is read and hashed too.
     while inp.take(_OUT_CHUNK):
         pass
     inp.drain()
-    _check_links(tree, dest, archive)
-    return total, members
+    _check_links(writer.tree, dest, inp.name)
+    return writer.total, headers.members
 
 
 def _write_file(

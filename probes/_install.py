@@ -255,6 +255,8 @@ def install_release(
     (the work directory is cleaned by the next run).  The caller has checked that whatever is
     at the final path is pps's own.
     """
+    # One piece: the order of the steps is the safety argument (fetch and unpack into a private
+    # directory, check size and sha256, run the hook, record, rename into place); read whole.
     final = layout.install_dir(release.component, release.version)
     cached = layout.cache_dir / Path(release.tarball).name
     if release.update_class.needs_site_config:

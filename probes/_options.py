@@ -8,11 +8,23 @@ expression), some 0.8 ms a run.  :func:`gnu_getopt` is the standard library's ``
 ``-vv``, arguments anywhere, ``--`` ending the options), with its very messages, in a few lines
 (``tests/test_probe_startup.py`` holds the two to the same answers).  The help text is laid out
 from the same table, so the two cannot disagree.  ``textwrap`` is imported only for ``--help``.
+
+The start both Nagios plugins share (check_preview_client, check_preview_publication) is here
+too, beside the options it parses: SIGTERM and SIGINT raise :class:`Interrupted`, ``--help``
+prints the help, the command line is parsed or its problem kept for the UNKNOWN line
+(:func:`start`), and perfdata is reported unjudged (:class:`PerfdataContext`).  It lives in this
+module, which both load anyway, because a new module would cost the probe's steady state.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import signal
+import sys
+from types import SimpleNamespace as Namespace
+
+import nagiosplugin
 
 from pps.record import Record
 
@@ -48,6 +60,16 @@ class Option(Record):
     @property
     def takes_value(self) -> bool:
         return self.kind in ("value", "append")
+
+
+def timeout_option(help: str, default: float) -> Option:
+    """The ``-t``/``--timeout SECONDS`` option every plugin has (its help its own)."""
+    return Option("timeout", help, metavar="SECONDS", short="t", convert=seconds, default=default)
+
+
+def verbose_option(help: str) -> Option:
+    """The ``-v``/``--verbose`` option (a count) every plugin has."""
+    return Option("verbose", help, kind="count", short="v", default=0)
 
 
 def seconds(text: str) -> float:
@@ -198,3 +220,51 @@ def help_text(prog: str, description: str, options: Sequence[Option], epilog: st
     if epilog:
         lines += ["", textwrap.fill(epilog, width)]
     return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------ the plugins' shared start
+class Interrupted(Exception):
+    """SIGTERM or SIGINT arrived: stop (a probe kills its tests, releases the lock), say
+    UNKNOWN."""
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
+
+
+class Start(Record):
+    """A plugin's command line, parsed: *args* (None when it could not be), the usage
+    *problem* to report as UNKNOWN, and the verbosity and timeout the check runs with."""
+
+    args: Any
+    problem: str
+    verbose: int
+    timeout: int
+
+
+def start(
+    argv: Sequence[str] | None,
+    options: Sequence[Option],
+    help_text: Callable[[], str],
+    default_timeout: int,
+) -> Start:
+    """Begin a plugin's run: signals raise :class:`Interrupted`; ``-h``/``--help`` prints
+    *help_text()* and exits 0; otherwise the command line (*argv*, else ``sys.argv``) parsed."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupt)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in argv or "--help" in argv:
+        sys.stdout.write(help_text())
+        sys.exit(0)
+    try:
+        args = Namespace(**parse(options, argv))
+    except UsageError as e:
+        return Start(None, str(e), 0, default_timeout)
+    return Start(args, "", args.verbose, max(1, math.ceil(args.timeout)))
+
+
+class PerfdataContext(nagiosplugin.Context):
+    """Numbers reported as performance data, never judged."""
+
+    def performance(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Performance:
+        return nagiosplugin.Performance(metric.name, metric.value, metric.uom, min=metric.min)

@@ -112,7 +112,7 @@ def retire_record(run: Run, record: StateRecord, why: str, *, headline: str = ""
     *headline*, by default "... is not a preview any more")."""
     req, layout = run.req, run.layout
     key = f"{record.component} {record.version}"
-    run.withdraw(record.component, record.version, run.every_vo(record))
+    run.withdraw(record.component, record.version, run.every_vo(record), retire=True)
     state_file = layout.state_file(record.component, record.version)
     if record.status != RETIRED:
         record = record.replace(status=RETIRED, retired_at=utc_now())

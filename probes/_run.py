@@ -46,6 +46,11 @@ INCOMPLETE = "incomplete"
 INCOMPLETE_LIMIT = 2
 
 
+class NotAnnounced(PPSError):
+    """A verified version one of the site's publishers could not announce: the others took it
+    back (a tag, an RTE and a machine attribute never disagree)."""
+
+
 class Request(Record):
     """What the probe was asked to do (its site file and command line, checked)."""
 
@@ -76,6 +81,13 @@ class Request(Record):
     skip: tuple[str, ...] = ()
     #: Take pps off the site (``--uninstall``) instead of converging a version.
     uninstall: bool = False
+    #: Where a verified version is announced (the site file's ``publish``: probes/_publish.py).
+    publish: tuple[str, ...] = ("tags",)
+    arc_conf: str = "/etc/arc.conf"
+    arcctl: str = "/usr/sbin/arcctl"
+    arc_runtimedir: str = ""
+    condor_config: str = ""
+    condor_reconfig: str = "/usr/sbin/condor_reconfig"
 
     def __post_init__(self) -> None:
         if self.component or self.version:
@@ -117,6 +129,9 @@ class Outcome(Record):
     notes: tuple[str, ...] = ()
     #: The configuration hook's run, when it ran and failed (the long output shows it).
     hook: LocalTestResult | None = None
+    #: What the publishers said besides, for the status line (not a warning: a pool to be
+    #: reconfigured by hand...).
+    said: tuple[str, ...] = ()
 
     @property
     def failed_tests(self) -> tuple[LocalTestResult, ...]:
@@ -133,23 +148,84 @@ class Run:
         self.changed = False
         #: Releases (``"component version"``) whose tests a killed earlier run left running.
         self.interrupted: set[str] = set()
+        self._publishers: list[Any] | None = None
 
     def outcome(
         self, status: str, release: Release | None, message: str = "", **more: Any
     ) -> Outcome:
         """The run's :class:`Outcome`: with the tag changes and notes made so far."""
-        return Outcome(self.req, status, release, message, tags_changed=self.changed,
-                       notes=tuple(self.notes), **more)  # fmt: skip
+        said: tuple[str, ...] = ()
+        if self._publishers is not None:
+            from probes._publish import said as publishers_said
 
-    # -- tags
+            said = tuple(publishers_said(self._publishers))
+        return Outcome(self.req, status, release, message, tags_changed=self.changed,
+                       notes=tuple(self.notes), said=said, **more)  # fmt: skip
+
+    # -- tags, and the other publishers the site file names (probes/_publish.py)
+    def publishers(self) -> list[Any] | None:
+        """The site's publishers, ``None`` for a tags-only site (its runs load none of them)."""
+        req = self.req
+        if req.publish == ("tags",):
+            return None
+        if self._publishers is None:
+            from probes._publish import publishers
+
+            self._publishers = publishers(
+                req.publish,
+                info_dir=str(req.info_dir),
+                subcluster=req.subcluster,
+                preview_root=str(req.preview_root),
+                arc_conf=req.arc_conf,
+                arcctl=req.arcctl,
+                arc_runtimedir=req.arc_runtimedir,
+                condor_config=req.condor_config,
+                condor_reconfig=req.condor_reconfig,
+                deadline=req.deadline,
+            )
+        return self._publishers
+
     def publish(self, release: Release) -> None:
+        pubs = self.publishers()
+        if pubs is not None:
+            from probes._publish import each
+
+            try:
+                changed = each(pubs, "publish", release.component, release.version, self.req.vos)
+            except (PPSError, OSError) as e:
+                said = os_error_line(e, self.req) if isinstance(e, OSError) else str(e)
+                kinds = ", ".join(p.kind for p in pubs)
+                self.changed = True
+                raise NotAnnounced(
+                    f"{release.key} verified, but it could not be announced: {said}; taken back "
+                    f"from every publisher ({kinds})"
+                ) from None
+            self.changed = changed or self.changed
+            return
         for vo in self.req.vos:
             tags = [version_tag(vo, release.component, release.version), PREVIEW_CAPABILITY]
             self.changed = (
                 _tagsfile.add_tags(self.req.info_dir, self.req.subcluster, vo, tags) or self.changed
             )
 
-    def withdraw(self, component: str, version: str, vos: tuple[str, ...] | list[str]) -> None:
+    def withdraw(
+        self, component: str, version: str, vos: tuple[str, ...] | list[str], *,
+        retire: bool = False,
+    ) -> None:  # fmt: skip
+        """Stop announcing *component* *version* to *vos* (*retire*: it is no preview any more).
+        A withdrawal for every VO this run tags for is the version's own (the tree's verdict);
+        one for other VOs only (the site file dropped them) leaves what serves every VO at once
+        (the ARC RTE) as it is."""
+        pubs = self.publishers()
+        if pubs is not None:
+            from probes._publish import each
+
+            vos = list(dict.fromkeys(vos))
+            whole = set(self.req.vos) <= set(vos)
+            action = "retire" if retire else "withdraw"
+            changed = each(pubs, action, component, version, vos, whole=whole)
+            self.changed = changed or self.changed
+            return
         for vo in dict.fromkeys(vos):
             try:
                 tag = version_tag(vo, component, version)

@@ -117,31 +117,24 @@ OPTIONS = (
         f"{DEFAULTS['test_user']}).",
         metavar="USER",
     ),
-    Option(
-        "timeout",
+    _options.timeout_option(
         f"Abort the whole run with UNKNOWN after this many seconds (default: "
         f"{DEFAULT_TIMEOUT:g}), including the wait for another run to finish. The default is "
         "below Nagios's own check timeout (service_check_timeout, 60 s by default); pps push "
         "passes its own (600 s), and a first install of a large release over a slow link may "
         "need as much: raise service_check_timeout with it.",
-        metavar="SECONDS",
-        short="t",
-        convert=_options.seconds,
-        default=DEFAULT_TIMEOUT,
+        DEFAULT_TIMEOUT,
     ),
-    Option(
-        "verbose",
-        "Say more: each test with -v, progress with -vv, details with -vvv.",
-        kind="count",
-        short="v",
-        default=0,
-    ),
+    _options.verbose_option("Say more: each test with -v, progress with -vv, details with -vvv."),
 )
 EPILOG = (
     "Every option but --component, --version, --cleanup, --uninstall, --timeout and -v has a "
     "key of the same name in the site file (dashes as underscores; --vo is 'vos'); a flag given "
     "here wins over the file. The site file's 'skip' (a list of \"COMPONENT VERSION\") names "
-    "versions this site opts out of: never installed or tagged here, retired if they were."
+    "versions this site opts out of: never installed or tagged here, retired if they were. "
+    'Its \'publish\' (default ["tags"]; also "arc-rte", "condor") says where a verified '
+    "version is announced, with arc_conf, arcctl, arc_runtimedir (an ARC-CE's RunTimeEnvironment) "
+    "and condor_config, condor_reconfig (an HTCondor node's PPS_RTE machine attribute)."
 )
 
 
@@ -203,6 +196,12 @@ def build_request(args: SimpleNamespace, started: float) -> Request:
         site_file=path if have_file else "",
         skip=tuple(from_file.get("skip", ())),
         uninstall=bool(args.uninstall),
+        publish=tuple(from_file.get("publish", ("tags",))),
+        arc_conf=from_file.get("arc_conf", "/etc/arc.conf"),
+        arcctl=from_file.get("arcctl", "/usr/sbin/arcctl"),
+        arc_runtimedir=from_file.get("arc_runtimedir", ""),
+        condor_config=from_file.get("condor_config", ""),
+        condor_reconfig=from_file.get("condor_reconfig", "/usr/sbin/condor_reconfig"),
     )
 
 

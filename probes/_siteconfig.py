@@ -18,6 +18,14 @@
     retire_grace = 86400                    # seconds a retired tree is kept (default 1 day)
     skip = ["glite-UI 3.2.8-0"]             # versions this site opts out of: never installed
                                             # or tagged here (retired if they were)
+    publish = ["tags", "arc-rte", "condor"] # where a verified version is announced (default
+                                            # ["tags"]; probes/_publish.py)
+    arc_conf = "/etc/arc.conf"              # arc-rte: A-REX's configuration (runtimedir,
+                                            # controldir), and arcctl -c uses it
+    arcctl = "/usr/sbin/arcctl"             # arc-rte: ARC's control tool
+    arc_runtimedir = "/etc/arc/rte"         # arc-rte: which [arex] runtimedir (default: the first)
+    condor_config = "/etc/condor/config.d/55-pps-rte.conf"  # condor: the snippet pps writes
+    condor_reconfig = "/usr/sbin/condor_reconfig"  # condor: run after a change ("": never)
 
     [glue]                                  # what pps-gip-provider publishes beyond the tags
     manager_id = "ce01.pi.infn.it_ComputingElement_Manager"  # GLUE 2.0 ComputingManager
@@ -85,12 +93,15 @@ GLUE_KEYS = frozenset((*GLUE_INTS, *GLUE_BOOLS, *GLUE_STRINGS, *GLUE_PATHS))
 #: GLUE 1.3 integers are 32-bit (Int32).
 _INT32_MAX = (1 << 31) - 1
 
-_PATHS = ("preview_root", "info_dir", "profile_d", "config_hook")
+_PATHS = ("preview_root", "info_dir", "profile_d", "config_hook", "arc_conf", "arcctl",
+          "arc_runtimedir", "condor_config")  # fmt: skip
 _STRINGS = ("site", "subcluster", "cluster", "repository", "public_key", "test_user", "bdii")
 _SIZES = ("max_release_bytes", "max_unpacked_bytes")
-KEYS = frozenset(("vos", "retire_grace", "glue", "skip", *_PATHS, *_STRINGS, *_SIZES))
+#: Where a verified version can be announced (:mod:`probes._publish`), in the order of a run.
+PUBLISH_KINDS = ("tags", "arc-rte", "condor")
+KEYS = frozenset(("vos", "retire_grace", "glue", "skip", "publish", "condor_reconfig", *_PATHS,
+                  *_STRINGS, *_SIZES))  # fmt: skip
 _USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\Z")
-_BDII_RE = re.compile(r"ldap://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}/?\Z")
 
 
 class SiteConfigError(BadInput):
@@ -185,7 +196,7 @@ def _cached_values(path: str, text: str) -> dict[str, Any] | None:
         values: dict[str, Any] = data["values"]
     except (OSError, ValueError, KeyError, AttributeError, RecursionError):
         return None
-    for key in ("vos", "skip"):
+    for key in ("vos", "skip", "publish"):
         if key in values:
             values[key] = tuple(values[key])
     return values
@@ -246,9 +257,27 @@ def check_values(data: dict[str, Any], *, flags: bool = False) -> dict[str, Any]
             out[key] = check_glue(value)
         elif key == "skip":
             out[key] = check_skip(value)
+        elif key == "publish":
+            out[key] = check_publish(value)
+        elif key == "condor_reconfig":
+            out[key] = "" if value == "" else check_path(key, value)
         else:
             out[key] = _string(key, value)
     return out
+
+
+def check_publish(value: Any) -> tuple[str, ...]:
+    """Where a verified version is announced: known kinds, each once, in the order a run calls
+    them (:data:`PUBLISH_KINDS`)."""
+    if not isinstance(value, list) or not value:
+        kinds = ", ".join(map(repr, PUBLISH_KINDS))
+        raise SiteConfigError(f"'publish' must be a non-empty list of {kinds}, got {value!r}")
+    for kind in value:
+        if kind not in PUBLISH_KINDS:
+            raise SiteConfigError(
+                f"'publish' entry {kind!r} is not a publisher (known: {', '.join(PUBLISH_KINDS)})"
+            )
+    return tuple(k for k in PUBLISH_KINDS if k in value)
 
 
 def check_skip(value: Any) -> tuple[str, ...]:
@@ -340,6 +369,18 @@ def check_path(key: str, value: Any) -> str:
     return os.path.normpath(value) if value != "/" else value
 
 
+def _check_bdii(value: str) -> None:
+    """The site file's 'bdii': ``ldap://HOST:PORT`` by :func:`pps.publication.parse_ldap_url`."""
+    # imported here: pps.publication is the operator's reader too, and only a site file naming a
+    # BDII needs it (a run reads the checked values from its cache): not on the probe's path
+    from pps.publication import parse_ldap_url
+
+    try:
+        parse_ldap_url(value, schemes=("ldap",), port_required=True)
+    except BadInput:
+        raise SiteConfigError(f"'bdii' {value!r} is not ldap://HOST:PORT") from None
+
+
 def _string(key: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise SiteConfigError(f"{key!r} must be a non-empty string, got {value!r}")
@@ -351,9 +392,10 @@ def _string(key: str, value: Any) -> str:
         raise SiteConfigError(f"'test_user' {value!r} is not a user name")
     if key == "public_key":
         public_key_bytes(value)
-    if key == "bdii" and not _BDII_RE.match(value):
-        # read by check_preview_publication; checked here too so that every probe agrees
-        raise SiteConfigError(f"'bdii' {value!r} is not ldap://HOST:PORT")
+    if key == "bdii":
+        # read by check_preview_publication; checked here too, by the same grammar (the
+        # core's), so that every probe agrees
+        _check_bdii(value)
     if key == "repository" and not value.startswith(("/", "http://", "https://")):
         raise SiteConfigError(
             f"'repository' {value!r} must be an absolute directory or an http(s) URL"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pps.errors import BadInput
+from pps.errors import BadInput, PPSError
 from pps.names import PREVIEW_CAPABILITY
 from probes import _tagsfile
 from probes._install import COMPONENT_MARKER
@@ -48,6 +48,16 @@ def uninstall(req: Request) -> Outcome:
         if ours and _tagsfile.remove_tags(req.info_dir, req.subcluster, vo, ours):
             withdrawn += len(ours)
             run.changed = True
+    # ... and every RTE and machine attribute of pps's (the site file's other publishers)
+    taken_back: list[str] = []
+    pubs = run.publishers()
+    if pubs is not None:
+        from probes._publish import uninstall as take_back
+
+        try:
+            taken_back = take_back(pubs)
+        except (PPSError, OSError) as e:
+            run.notes.append(f"left what the publishers announce alone: {e}")
     removed: list[str] = []
     kept = False
     for path in iter_state_files(layout.state_dir):
@@ -87,8 +97,9 @@ def uninstall(req: Request) -> Outcome:
         f" ({', '.join(removed)})" if removed else ""
     )
     message = (
-        f"uninstalled pps from {req.subcluster}: {versions}, {withdrawn} pps tag(s) withdrawn; "
-        f"what is left of it: {layout.pps_dir} (rm -rf {layout.pps_dir})"
+        f"uninstalled pps from {req.subcluster}: {versions}, {withdrawn} pps tag(s) withdrawn"
+        + "".join(f", {line}" for line in taken_back)
+        + f"; what is left of it: {layout.pps_dir} (rm -rf {layout.pps_dir})"
     )
     return run.outcome(UNINSTALLED, None, message)
 

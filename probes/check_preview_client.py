@@ -21,13 +21,9 @@ usage or site file, repository unreachable, unknown release, timeout, interrupte
 from __future__ import annotations
 
 import logging
-import math
 import os
-import signal
-import sys
 import time
 from collections.abc import Sequence
-from types import SimpleNamespace as Namespace
 
 import nagiosplugin
 from nagiosplugin import Critical, Ok, Warn
@@ -35,6 +31,7 @@ from nagiosplugin import Critical, Ok, Warn
 from pps.errors import BadInput, PPSError
 from probes import _options
 from probes._converge import converge
+from probes._options import Interrupted, PerfdataContext
 from probes._run import INCOMPLETE, INCOMPLETE_LIMIT, REFUSED, Outcome, Request, os_error_line
 from probes._safefs import locked_path
 from probes._settings import OPTIONS, build_request, help_text
@@ -48,14 +45,6 @@ if TYPE_CHECKING:
     from probes._retire import CleanupOutcome
 
 _log = logging.getLogger("nagiosplugin." + __name__)
-
-
-class Interrupted(Exception):
-    """SIGTERM or SIGINT arrived: stop, kill the tests, release the lock, say UNKNOWN."""
-
-
-def _interrupt(signum: int, _frame: Any) -> None:
-    raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
 
 
 # data acquisition
@@ -186,13 +175,6 @@ class CleanupContext(nagiosplugin.Context):
         return self.result_cls(Warn if outcome.notes else Ok, None, metric)
 
 
-class PerfdataContext(nagiosplugin.Context):
-    """Numbers reported as performance data, never judged."""
-
-    def performance(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Performance:
-        return nagiosplugin.Performance(metric.name, metric.value, metric.uom, min=metric.min)
-
-
 # data presentation
 
 
@@ -212,6 +194,27 @@ def _with_notes(text: str, notes: Sequence[str]) -> str:
     return _clean("; ".join([text, *notes]))
 
 
+def _published(req: Any) -> str:
+    """Where a verified version is announced, as the status line says it."""
+    if req.publish == ("tags",):
+        return f"tagged for {','.join(req.vos)}"
+    said = []
+    if "tags" in req.publish:
+        said.append(f"tagged for {','.join(req.vos)}")
+    if "arc-rte" in req.publish:
+        from pps.errors import BadInput
+        from pps.rte import rte_name
+
+        try:
+            said.append(f"enabled as ARC RTE {rte_name(req.component, req.version)}")
+        except BadInput:
+            pass  # not an RTE: the ARC publisher says why
+
+    if "condor" in req.publish:
+        said.append("advertised in HTCondor's PPS_RTE")
+    return ", ".join(said)
+
+
 class PreviewClientSummary(nagiosplugin.Summary):
     """The status line names the release, the subcluster, the tests and the tags."""
 
@@ -220,13 +223,15 @@ class PreviewClientSummary(nagiosplugin.Summary):
         if cleaned is not None:
             return _cleanup_line(cleaned)
         o = _value(results, "outcome")
-        assert o is not None
+        if o is None:  # OK always carries the outcome: without it there is nothing to say
+            return self.problem(results)
         if o.status == RETIRED:
             return _clean(o.message)
         req, n = o.request, len(o.tests)
-        return _clean(
+        return _with_notes(
             f"{req.component} {req.version} verified at {req.subcluster}: "
-            f"{n}/{n} tests passed, tagged for {','.join(req.vos)}"
+            f"{n}/{n} tests passed, {_published(req)}",
+            o.said,
         )
 
     def problem(self, results: nagiosplugin.Results) -> str:
@@ -261,8 +266,8 @@ class PreviewClientSummary(nagiosplugin.Summary):
         else:  # verified, with notes
             n = len(o.tests)
             text = (f"{req.component} {req.version} verified at {req.subcluster}: "
-                    f"{n}/{n} tests passed, tagged for {vos}")  # fmt: skip
-        return _with_notes(text, o.notes)
+                    f"{n}/{n} tests passed, {_published(req)}")  # fmt: skip
+        return _with_notes(text, [*o.notes, *o.said])
 
     def verbose(self, results: nagiosplugin.Results) -> list[str]:
         cleaned = _value(results, "cleanup")
@@ -315,20 +320,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     # What the probe creates must be readable by every account (jobs, the GIP provider) and
     # writable by none but the probe's, whatever umask Nagios or a shell hands down.
     os.umask(0o022)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _interrupt)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "-h" in argv or "--help" in argv:
-        sys.stdout.write(help_text(__doc__ or ""))
-        sys.exit(0)
-    request, problem, verbose, timeout, cleaning = None, "", 0, 0, False
-    try:
-        args = Namespace(**_options.parse(OPTIONS, argv))
-        verbose, timeout = args.verbose, max(1, math.ceil(args.timeout))
-        cleaning = args.cleanup
-        request = build_request(args, started)
-    except (_options.UsageError, BadInput) as e:
-        problem = str(e)
+    begun = _options.start(argv, OPTIONS, lambda: help_text(__doc__ or ""), 0)
+    request, problem, cleaning = None, begun.problem, False
+    if begun.args is not None:
+        cleaning = begun.args.cleanup
+        try:
+            request = build_request(begun.args, started)
+        except BadInput as e:
+            problem = str(e)
     check = nagiosplugin.Check(
         PreviewClient(request, started, problem, cleanup=cleaning),
         OutcomeContext("outcome"),
@@ -337,7 +336,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         PerfdataContext("perfdata"),
         PreviewClientSummary(),
     )
-    check.main(verbose=verbose, timeout=timeout)
+    check.main(verbose=begun.verbose, timeout=begun.timeout)
 
 
 if __name__ == "__main__":

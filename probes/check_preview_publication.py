@@ -1,20 +1,7 @@
 """Check that this site's verified preview tags are in the BDII (Nagios plugin).
 
-Runs at the site, like check_preview_client, and reads the same site file (/etc/pps/site.toml,
-or --site-config; flags override it): what the site says comes from its state records
-(<preview_root>/.pps/state/<component>/<version>.json) and its tags files
-(<info_dir>/<subcluster>/<vo>/<vo>.list, and the legacy <info_dir>/<vo>/<vo>.list). It then asks
-a BDII (--bdii, the site file's 'bdii', default the site BDII ldap://localhost:2170; anonymous)
-for the subcluster's GlueHostApplicationSoftwareRunTimeEnvironment values (GLUE 1.3, under
-o=grid) and its GLUE2ApplicationEnvironment entries (GLUE 2.0, under o=glue), and compares.
-
-States: OK every verified tag is in the BDII (GLUE 1.3 and 2.0), or not yet but still within the
-grace period; CRITICAL a verified version's tag is in neither after the grace period (jobs
-cannot select it); WARNING a tag in the BDII for a version the site no longer has verified
-(retired, broken, untested, no state record: stale) after the grace period, GLUE 1.3 and GLUE 2.0
-disagreeing about a verified tag, or a state record or tags file that cannot be read; UNKNOWN
-bad usage or site file, a BDII that cannot be reached or does not answer within the timeout, an
-answer beyond the plugin's limits.  Perfdata: verified, published, pending, missing, stale.
+What it reads, compares and reports (its states and perfdata) is its ``--help``, written out in
+probes/_pubcheck_settings.py (DESCRIPTION); this docstring holds the reasons.
 
 Design (the choices behind the rules):
 
@@ -65,423 +52,35 @@ Design (the choices behind the rules):
   convention; no default port is guessed).
 - The site file's 'bdii' key is read here; the rest of the file is checked as the probe checks
   it.  The plugin writes nothing.
+
+Where: the command line, the site file and the settings in probes/_pubcheck_settings.py; what
+the site says and the comparison (a pure function) in probes/_pubcheck_verdict.py; the BDII query
+in probes/_bdii.py; this module the Nagios plugin (its resource, contexts and status line), as
+check_preview_client is split.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import re
-import signal
-import sys
 import time
 from collections.abc import Sequence
-from types import SimpleNamespace as Namespace
 
 import nagiosplugin
 from nagiosplugin import Critical, Ok, Warn
 
 from pps.errors import BadInput, PPSError
-from pps.names import (
-    check_site_name,
-    check_subcluster,
-    check_vo,
-    parse_version_tag,
-    version_tag,
-)
 from probes import _options
-from probes._bdii import Published, clean, query_bdii, shown
-from probes._options import Option
-from probes._site import SiteLayout
-from probes._siteconfig import DEFAULT_PATH, DEFAULTS, SiteConfigError, check_values
-from probes._state import VERIFIED, StateRecord, iter_state_files, read_state
-from probes._tagsfile import parse_tags, tags_files_of
+from probes._bdii import BdiiError, clean, query_bdii, shown
+from probes._options import Interrupted, PerfdataContext
+from probes._pubcheck_settings import DEFAULT_TIMEOUT, OPTIONS, Settings, build_settings, help_text
+from probes._pubcheck_verdict import Verdict, judge, read_site
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-
-PROG = "check_preview_publication"
-DEFAULT_BDII = "ldap://localhost:2170"
-DEFAULT_GRACE = 600
-DEFAULT_TIMEOUT = 30.0
-#: How much of a BDII value the status line shows, and how many values a list shows.
+#: How many values a list in the status line shows.
 SHOWN_VALUES = 5
-_BDII_URL = re.compile(
-    r"ldap://(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))"
-    r":(?P<port>[0-9]{1,5})/?\Z"
-)
-
-
-class Interrupted(Exception):
-    """SIGTERM or SIGINT arrived: say UNKNOWN (nothing to clean up: the plugin writes nothing)."""
-
-
-def _interrupt(signum: int, _frame: Any) -> None:
-    raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
-
-
-# ------------------------------------------------------------------------------------ options
-
-
-def _whole_seconds(text: str) -> int:
-    if not text.isdigit() or int(text) > 10**7:
-        raise ValueError(f"{text!r} is not a whole number of seconds")
-    return int(text)
-
-
-def check_bdii_url(value: Any, what: str = "--bdii") -> tuple[str, int]:
-    """``(host, port)`` of an ``ldap://HOST:PORT`` URL (BadInput naming *what* otherwise)."""
-    m = _BDII_URL.match(value) if isinstance(value, str) else None
-    port = int(m.group("port")) if m else 0
-    if m is None or not 0 < port < 65536:
-        shown = value[:100] if isinstance(value, str) else value
-        raise BadInput(f"{what} {shown!r} is not ldap://HOST:PORT (a site BDII: {DEFAULT_BDII})")
-    return m.group("host").strip("[]"), port
-
-
-OPTIONS = (
-    Option(
-        "site-config",
-        f"The site file (TOML) check_preview_client reads (default: {DEFAULT_PATH}, used when "
-        "it exists); its 'bdii' key names the BDII.",
-        metavar="FILE",
-    ),
-    Option("no-site-config", "Read no site file: everything comes from the flags.", kind="flag"),
-    Option(
-        "bdii",
-        f"The BDII to ask, ldap://HOST:PORT (default: the site file's 'bdii', else {DEFAULT_BDII},"
-        " the site BDII).",
-        metavar="URL",
-    ),
-    Option(
-        "grace",
-        "Seconds a tag may take to reach the BDII (and a withdrawn one to leave it) before it "
-        f"counts: a BDII cycle plus slack (default {DEFAULT_GRACE}).",
-        metavar="SECONDS",
-        convert=_whole_seconds,
-        default=DEFAULT_GRACE,
-    ),
-    Option(
-        "preview-root",
-        f"The preview root whose state records say what is verified (default "
-        f"{DEFAULTS['preview_root']}).",
-        metavar="DIR",
-    ),
-    Option(
-        "info-dir",
-        f"The information directory holding the tags files (default {DEFAULTS['info_dir']}).",
-        metavar="DIR",
-    ),
-    Option("subcluster", "The GlueSubClusterUniqueID whose tags are checked.", metavar="ID"),
-    Option("site", "The site's name (GOCDB), shown in the status line.", metavar="NAME"),
-    Option(
-        "timeout",
-        f"Give up with UNKNOWN after this many seconds (default {DEFAULT_TIMEOUT:g}): the "
-        "connection and every read from the BDII are bounded by it.",
-        metavar="SECONDS",
-        short="t",
-        convert=_options.seconds,
-        default=DEFAULT_TIMEOUT,
-    ),
-    Option(
-        "verbose",
-        "Say more: every tag and where it is with -v.",
-        kind="count",
-        short="v",
-        default=0,
-    ),
-)
-EPILOG = (
-    "--bdii, --preview-root, --info-dir, --subcluster and --site have keys of the same name in "
-    "the site file (dashes as underscores); a flag given here wins over the file."
-)
-
-
-def help_text() -> str:
-    description = (__doc__ or "").split("\nDesign (")[0].strip()
-    return _options.help_text(PROG, description, OPTIONS, EPILOG)
-
-
-class Settings:
-    """What one run checks."""
-
-    def __init__(self, **values: Any) -> None:
-        self.preview_root: str = values["preview_root"]
-        self.info_dir: str = values["info_dir"]
-        self.subcluster: str = values["subcluster"]
-        self.site: str = values.get("site", "")
-        self.bdii: str = values["bdii"]
-        self.host, self.port = check_bdii_url(self.bdii)
-        self.grace: int = values["grace"]
-        self.timeout: float = values["timeout"]
-        self.deadline: float = values["deadline"]
-        glue = values.get("glue") or {}
-        #: The ComputingManager IDs the subcluster's GLUE 2.0 entries may name.
-        self.managers: tuple[str, ...] = tuple(
-            dict.fromkeys(
-                [*([glue["manager_id"]] if glue.get("manager_id") else []),
-                 f"{self.subcluster}_ComputingElement_Manager", f"{self.subcluster}_Manager"]
-            )
-        )  # fmt: skip
-
-
-def read_site_file(path: str) -> dict[str, Any]:
-    """The checked values of the site file at *path*, its 'bdii' key included (the probe's
-    reader checks the rest; SiteConfigError naming the problem)."""
-    from probes import _siteconfig
-
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError as e:
-        raise SiteConfigError(f"cannot read the site file {path}: {e.strerror or e}") from None
-    with os.fdopen(fd, "rb") as f:
-        import stat
-
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise SiteConfigError(f"the site file {path} is not a regular file")
-        raw = f.read(_siteconfig.MAX_FILE_BYTES + 1)
-    if len(raw) > _siteconfig.MAX_FILE_BYTES:
-        raise SiteConfigError(
-            f"the site file {path} is larger than {_siteconfig.MAX_FILE_BYTES} bytes"
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SiteConfigError(f"the site file {path} is not UTF-8 text") from None
-    try:
-        data = _siteconfig._toml_loads(text)
-        bdii = data.pop("bdii", None)
-        values = check_values(data)
-        if bdii is not None:
-            try:
-                check_bdii_url(bdii, "'bdii'")
-            except BadInput as e:
-                raise SiteConfigError(str(e)) from None
-            values["bdii"] = bdii
-    except SiteConfigError as e:
-        raise SiteConfigError(f"site file {path}: {e}") from None
-    return values
-
-
-def build_settings(args: Namespace, started: float) -> Settings:
-    """The settings of the command line *args* and the site file it names (or the default)."""
-    if args.no_site_config and args.site_config:
-        raise BadInput("--site-config and --no-site-config exclude each other")
-    path = args.site_config or DEFAULT_PATH
-    have_file = not args.no_site_config and (args.site_config is not None or os.path.exists(path))
-    from_file = read_site_file(path) if have_file else {}
-    flags = {k: getattr(args, k) for k in ("preview_root", "info_dir", "subcluster", "site")
-             if getattr(args, k) is not None}  # fmt: skip
-    values: dict[str, Any] = {"bdii": DEFAULT_BDII, **DEFAULTS, **from_file}
-    values.update(check_values(flags, flags=True))
-    if args.bdii is not None:
-        check_bdii_url(args.bdii)
-        values["bdii"] = args.bdii
-    if "subcluster" not in values:
-        why = f"the site file {path} has no 'subcluster'"
-        if not have_file:
-            why = "--no-site-config" if args.no_site_config else f"no site file at {path}"
-        raise BadInput(f"--subcluster is needed ({why})")
-    check_subcluster(values["subcluster"])
-    if values.get("site"):
-        check_site_name(values["site"])
-    return Settings(
-        **values, grace=args.grace, timeout=args.timeout, deadline=started + args.timeout * 0.9
-    )
-
-
-# ------------------------------------------------------------------------ what the site says
-
-
-def _epoch(stamp: str | None) -> float | None:
-    """Seconds since the epoch of a record's ``2024-05-01T12:00:00Z`` (None if unreadable)."""
-    if not stamp:
-        return None
-    import calendar
-
-    try:
-        return float(calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ")))
-    except (ValueError, TypeError, OverflowError):
-        return None
-
-
-class Expected:
-    """A tag of a verified version: the site expects it in the BDII."""
-
-    def __init__(self, tag: str, since: float, in_file: bool) -> None:
-        self.tag = tag
-        #: When the grace period started (see the module's design notes).
-        self.since = since
-        self.in_file = in_file
-
-
-class Unverified:
-    """A tag of a version the site knows but has not verified (retired, broken, ...)."""
-
-    def __init__(self, tag: str, status: str, vo: str, retired_at: float | None) -> None:
-        self.tag = tag
-        self.status = status
-        self.vo = vo
-        self.retired_at = retired_at
-
-
-class SiteView:
-    """What the site's own files say: verified tags, other known tags, tags files' times."""
-
-    def __init__(self) -> None:
-        self.expected: dict[str, Expected] = {}
-        self.unverified: dict[str, Unverified] = {}
-        #: tag key -> the newest mtime of a tags file holding it
-        self.in_files: dict[str, float] = {}
-        #: VO (case-folded) -> the newest mtime of its tags files
-        self.vo_changed: dict[str, float] = {}
-        self.notes: list[str] = []
-
-
-def read_site(preview_root: str, info_dir: str, subcluster: str, now: float) -> SiteView:
-    view = SiteView()
-    records: list[StateRecord] = []
-    for path in iter_state_files(SiteLayout(preview_root).state_dir):
-        try:
-            record = read_state(path)
-        except (BadInput, OSError) as e:
-            view.notes.append(f"cannot read the state record {path}: {e}")
-            continue
-        if record is not None:
-            records.append(record)
-    for vo, where, content in tags_files_of(info_dir, subcluster):
-        if isinstance(content, Exception):
-            view.notes.append(f"cannot read the tags file {where}: {content}")
-            continue
-        try:
-            mtime = os.stat(where, follow_symlinks=False).st_mtime
-        except OSError:
-            mtime = now  # it changed just now
-        key_vo = vo.casefold()
-        view.vo_changed[key_vo] = max(view.vo_changed.get(key_vo, 0.0), mtime)
-        for tag in parse_tags(content):
-            key = tag.casefold()
-            view.in_files[key] = max(view.in_files.get(key, 0.0), mtime)
-    for r in records:
-        verified = r.status == VERIFIED and bool(r.last_verified)
-        installed = _epoch(r.installed_at) or _epoch(r.last_verified) or 0.0
-        for vo in r.vos:
-            try:
-                tag = version_tag(vo, r.component, r.version)
-            except BadInput:
-                continue  # a hand-edited record: nothing pps would have published
-            key = tag.casefold()
-            if verified:
-                in_file = key in view.in_files
-                since = max(view.in_files[key], installed) if in_file else installed
-                view.expected[key] = Expected(tag, since, in_file)
-            elif key not in view.unverified:
-                view.unverified[key] = Unverified(tag, r.status, vo, _epoch(r.retired_at))
-    for key in view.expected:
-        view.unverified.pop(key, None)  # verified by one record: not stale because of another
-    return view
-
-
-# --------------------------------------------------------------------------------- judgement
-
-
-def _pps_tag(value: str) -> bool:
-    """Whether *value* is a per-version preview tag pps could have written."""
-    parsed = parse_version_tag(value)
-    if parsed is None:
-        return False
-    try:
-        check_vo(parsed.vo.lower())
-    except BadInput:
-        return False
-    return True
-
-
-class Verdict:
-    """The comparison: what is published, pending, missing, stale, disagreeing."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.verified: list[str] = []
-        self.published: list[str] = []
-        #: (tag, seconds since its grace started)
-        self.pending: list[tuple[str, float]] = []
-        #: (tag, why)
-        self.missing: list[tuple[str, str]] = []
-        self.stale: list[tuple[str, str]] = []
-        self.disagree: list[tuple[str, str]] = []
-        #: (tag, seconds since it was withdrawn) for stale tags still within the grace
-        self.leaving: list[tuple[str, float]] = []
-        self.notes: list[str] = []
-        self.glue1_entries = 0
-        self.glue2_entries = 0
-        self.other_values = 0
-
-
-def _glue2_says(published: Published, key: str) -> str:
-    states = sorted(published.glue2.get(key, ("", set()))[1])
-    return "/".join(states)
-
-
-def judge(site: SiteView, published: Published, settings: Settings, now: float) -> Verdict:
-    v = Verdict(settings)
-    v.notes = list(site.notes)
-    v.glue1_entries = published.glue1_entries
-    v.glue2_entries = len(published.glue2)
-    grace = settings.grace
-    for key, exp in sorted(site.expected.items()):
-        v.verified.append(exp.tag)
-        in1, in2 = key in published.glue1, published.glue2_live(key)
-        if in1 and in2:
-            v.published.append(exp.tag)
-            continue
-        age = max(0.0, now - exp.since)
-        if age <= grace:
-            v.pending.append((exp.tag, age))
-        elif not in1 and not in2:
-            reasons = [] if exp.in_file else ["in no tags file either"]
-            says = _glue2_says(published, key)
-            if says:
-                reasons.append(f"GLUE 2.0 says {says}")
-            v.missing.append((exp.tag, ", ".join(reasons)))
-        else:
-            says = _glue2_says(published, key)
-            detail = "GLUE 1.3 only" if in1 else "GLUE 2.0 only"
-            if in1 and says:
-                detail += f", GLUE 2.0 says {says}"
-            v.disagree.append((exp.tag, detail))
-    seen: dict[str, str] = {}
-    for key, value in published.glue1.items():
-        if key in site.expected:
-            continue
-        if key in site.unverified or _pps_tag(value):
-            seen.setdefault(key, value)
-        else:
-            v.other_values += 1
-    for key, (name, _states) in published.glue2.items():
-        if key in site.expected or not published.glue2_live(key):
-            continue
-        if key in site.unverified or _pps_tag(name):
-            seen.setdefault(key, name)
-    for key, value in sorted(seen.items()):
-        known = site.unverified.get(key)
-        if known is not None:
-            vo, status, since = known.vo.casefold(), known.status, known.retired_at or 0.0
-        else:
-            parsed = parse_version_tag(value)
-            vo, status, since = (parsed.vo.casefold() if parsed else ""), "", 0.0
-        since = max(since, site.vo_changed.get(vo, 0.0))
-        age = max(0.0, now - since)
-        if age <= grace:
-            v.leaving.append((value, age))
-            continue
-        why = status or "no state record"
-        if key in site.in_files:
-            why += ", still in the tags file"
-        v.stale.append((value, why))
-    return v
 
 
 # ------------------------------------------------------------------------ Nagios: the plugin
@@ -505,8 +104,10 @@ class PreviewPublication(nagiosplugin.Resource):
         s = self.settings
         try:
             site = read_site(s.preview_root, s.info_dir, s.subcluster, time.time())
-            published = query_bdii(s)
+            published = query_bdii(s.query)
             verdict = judge(site, published, s, time.time())
+        except BdiiError as e:
+            raise nagiosplugin.CheckError(str(e)) from None
         except Interrupted as e:
             raise nagiosplugin.CheckError(f"{e}: stopped, nothing changed") from None
         except PPSError as e:  # an info dir that is not a directory, a bad name...
@@ -565,7 +166,8 @@ class ListContext(nagiosplugin.Context):
 
 
 def _missing_hint(items: list[tuple[str, str]], resource: PreviewPublication) -> str:
-    assert resource.settings is not None
+    if resource.settings is None:  # no settings: the resource raised before any hint
+        raise RuntimeError("a hint without the check's settings")
     return (
         f"{_plural(len(items), 'verified tag')} not in the BDII after the "
         f"{resource.settings.grace} s grace: {listing(_tagged(items))}"
@@ -591,13 +193,6 @@ class VerdictContext(nagiosplugin.Context):
         return self.result_cls(Ok, None, metric)
 
 
-class PerfdataContext(nagiosplugin.Context):
-    """Numbers reported as performance data, never judged."""
-
-    def performance(self, metric: nagiosplugin.Metric, resource: Any) -> nagiosplugin.Performance:
-        return nagiosplugin.Performance(metric.name, metric.value, metric.uom, min=metric.min)
-
-
 def _verdict(results: nagiosplugin.Results) -> Verdict | None:
     for result in results:
         if result.metric is not None and result.metric.context == "verdict":
@@ -617,7 +212,8 @@ class PublicationSummary(nagiosplugin.Summary):
 
     def ok(self, results: nagiosplugin.Results) -> str:
         v = _verdict(results)
-        assert v is not None
+        if v is None:  # OK always carries the verdict: without it the check could not compare
+            return self.problem(results)
         n = len(v.verified)
         if not n:
             text = "no verified preview version here, no stale tag"
@@ -666,19 +262,13 @@ class PublicationSummary(nagiosplugin.Summary):
 @nagiosplugin.guarded(verbose=0)
 def main(argv: Sequence[str] | None = None) -> None:
     started = time.monotonic()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _interrupt)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if "-h" in argv or "--help" in argv:
-        sys.stdout.write(help_text())
-        sys.exit(0)
-    settings, problem, verbose, timeout = None, "", 0, math.ceil(DEFAULT_TIMEOUT)
-    try:
-        args = Namespace(**_options.parse(OPTIONS, argv))
-        verbose, timeout = args.verbose, max(1, math.ceil(args.timeout))
-        settings = build_settings(args, started)
-    except (_options.UsageError, BadInput) as e:
-        problem = str(e)
+    begun = _options.start(argv, OPTIONS, help_text, math.ceil(DEFAULT_TIMEOUT))
+    settings, problem = None, begun.problem
+    if begun.args is not None:
+        try:
+            settings = build_settings(begun.args, started)
+        except BadInput as e:
+            problem = str(e)
     check = nagiosplugin.Check(
         PreviewPublication(settings, started, problem),
         ListContext("missing", Critical, _missing_hint),
@@ -689,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         PerfdataContext("perfdata"),
         PublicationSummary(),
     )
-    check.main(verbose=verbose, timeout=timeout)
+    check.main(verbose=begun.verbose, timeout=begun.timeout)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,16 @@ broken are published in GLUE 2.0 only, as installedbroken, for each VO they were
 retired ones (tree kept for its grace period) as pendingremoval.  Tokens that are not printable
 ASCII, or that contain 'dn:', are not published (with a warning).  A missing info dir or preview
 root is not an error: the subcluster is published with what there is.
+
+ARC-CE sites (a site file whose publish has "arc-rte"): provider mode also prints the pps RTEs
+A-REX has enabled (<controldir>/rte/enabled/ENV/PPS/...) as A-REX's own provider publishes them,
+GLUE 2.0 ApplicationEnvironments with AppName ENV/PPS/<COMPONENT> and AppVersion <VERSION>
+(probes/_arc_rte.py), so the operator's embedded default reads an ARC site without a BDII.  At
+the site A-REX publishes them itself: do not install this provider in an ARC-CE's BDII.  A site
+file whose publish has neither "tags" nor "condor" publishes no broken or retired tags either.
+
+HTCondor nodes (publish has "condor"): the tags the probe's config.d snippet advertises in
+PPS_RTE are published as a tags file's are (the pool has no GLUE of its own).
 """
 
 from __future__ import annotations
@@ -41,6 +51,7 @@ from pps.glue import (
     STATE_VERIFIED,
     PublishedTag,
     SubClusterInfo,
+    default_manager_id,
     is_utc_timestamp,
     utc_timestamp,
     write_plugin_ldif,
@@ -95,8 +106,15 @@ def site_tags(
     subcluster: str,
     records: Sequence[StateRecord],
     retire_grace: int = DEFAULTS["retire_grace"],
+    *,
+    advertised: Sequence[str] = (),
+    unlisted: bool = True,
 ) -> list[PublishedTag]:
     """The tags to publish for *subcluster*: the tags files, then broken and retired versions.
+
+    *advertised*: tags HTCondor's ``PPS_RTE`` holds (read as a tags file's).  *unlisted*: publish
+    the broken and retired versions too (False at an ARC-CE that publishes no tags: A-REX
+    publishes a disabled RTE nowhere, so nothing else says them).
 
     The probe's state record of a tagged version says its GLUE 2.0 state: verified ->
     installedverified, broken -> installedbroken, retired -> pendingremoval, anything else (tests
@@ -125,11 +143,16 @@ def site_tags(
         )
 
     out: dict[str, PublishedTag] = {}
+    listed: list[tuple[str, Sequence[str]]] = []
     for _vo, path, content in tags_files_of(info_dir, subcluster):
         if isinstance(content, Exception):
             _warn(f"skipping {path}: {content}")
             continue
-        for tag in parse_tags(content):
+        listed.append((path, parse_tags(content)))
+    if advertised:
+        listed.append(("HTCondor's PPS_RTE", advertised))
+    for path, found in listed:
+        for tag in found:
             if not _PUBLISHABLE.match(tag):
                 _warn(f"skipping {tag!r} in {path}: not a RunTimeEnvironment value")
                 continue
@@ -144,7 +167,7 @@ def site_tags(
     # The probe's latest verdict wins over a tags file that still lists a broken version, and
     # broken or retired versions are published (GLUE 2.0 only) whatever the tags files say.
     for key, (tag, r) in by_tag.items():
-        if r.status in (BROKEN, RETIRED):
+        if unlisted and r.status in (BROKEN, RETIRED):
             out[key] = published(tag, r, r.version)
     return sorted(out.values(), key=lambda t: t.tag.casefold())
 
@@ -251,7 +274,12 @@ def render(args: argparse.Namespace, values: dict[str, Any]) -> str:
     """The LDIF of *values* (settled settings) in the mode *args* ask for."""
     subcluster = values["subcluster"]
     records = state_records(Path(values["preview_root"]))
-    tags = site_tags(Path(values["info_dir"]), subcluster, records, values["retire_grace"])
+    publish = values.get("publish", ("tags",))
+    tags = site_tags(
+        Path(values["info_dir"]), subcluster, records, values["retire_grace"],
+        advertised=_condor_tags(values) if "condor" in publish else (),
+        unlisted="tags" in publish or "condor" in publish,
+    )  # fmt: skip
     common = {"site": values["site"], "cluster": values["cluster"], "subcluster": subcluster}
     if args.mode == "plugin":
         return write_plugin_ldif(tags=tags, **common)
@@ -260,7 +288,8 @@ def render(args: argparse.Namespace, values: dict[str, Any]) -> str:
     if publish_cluster is None:
         publish_cluster = glue.get("publish_cluster", False)
     info = SubClusterInfo(**{k: glue[k] for k in SubClusterInfo.keys() if k in glue})
-    return write_site_ldif(
+    created = utc_timestamp()
+    ldif = write_site_ldif(
         tags=tags,
         manager_id=glue.get("manager_id", ""),
         info=info,
@@ -268,8 +297,49 @@ def render(args: argparse.Namespace, values: dict[str, Any]) -> str:
         cluster_entry=publish_cluster,
         validity=glue.get("validity", DEFAULT_VALIDITY),
         glue2_parent=glue.get("glue2_parent", GLUE2_SUFFIX),
+        created=created,
         **common,
     )
+    if "arc-rte" in values.get("publish", ()):
+        ldif += _arc_records(values, glue, created)
+    return ldif
+
+
+def _condor_tags(values: dict[str, Any]) -> list[str]:
+    """The tags the HTCondor snippet advertises (the pool has no GLUE of its own)."""
+    from probes._condor import CondorPublisher
+
+    condor = CondorPublisher(values.get("condor_config", ""), values["preview_root"])
+    try:
+        return condor.advertised()
+    except (PPSError, OSError) as e:  # the rest is published all the same
+        _warn(f"not publishing HTCondor's PPS_RTE: {e}")
+        return []
+
+
+def _arc_records(values: dict[str, Any], glue: dict[str, Any], created: str) -> str:
+    """An ARC site's enabled pps RTEs, as A-REX's own provider publishes them (GLUE 2.0)."""
+    from probes._arc_rte import ArcRtePublisher, app_environment_records
+
+    arc = ArcRtePublisher(
+        values.get("arc_conf", "/etc/arc.conf"), values["preview_root"],
+        runtimedir=values.get("arc_runtimedir", ""),
+    )  # fmt: skip
+    try:
+        names = arc.enabled()
+    except (PPSError, OSError) as e:  # the tags are published all the same
+        _warn(f"not publishing the ARC RTEs: {e}")
+        return ""
+    records = app_environment_records(
+        site=values["site"],
+        subcluster=values["subcluster"],
+        names=names,
+        manager_id=glue.get("manager_id", "") or default_manager_id(values["subcluster"]),
+        created=created,
+        validity=glue.get("validity", DEFAULT_VALIDITY),
+        parent=glue.get("glue2_parent", GLUE2_SUFFIX),
+    )
+    return "".join("\n" + r for r in records)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

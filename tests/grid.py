@@ -97,7 +97,7 @@ def make_grid(tmp_path: Path) -> Grid:
             """)
         )
     config = write(root / "pps.toml", "\n".join(lines))
-    from distributor.signing import init_repository
+    from distributor.repository.signing import init_repository
     from pps.repository import Repository
 
     init_repository(Repository(root / "repo"), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -66,12 +67,39 @@ def vo_entry(vo: str, component: str, version: str, sites: list[str]) -> dict[st
     return {"tag": t, "requirements": req, "jdl": f"Requirements = {req};", "sites": sites}
 
 
+V1_VERSION_KEYS = (
+    "stage", "update_class", "release_type", "sha256", "created", "notes_url", "feedback_url",
+    "sites", "broken_at", "targets", "states", "vos",
+)  # fmt: skip
+V1_SITE_KEYS = ("partner", "vos", "preview_capable", "error", "unknown_tags")
+
+
+def v1_part(got: dict[str, Any]) -> dict[str, Any]:
+    """The keys format pps-map/1 had (pps-map/2 keeps them all and adds more)."""
+    return {
+        "format": got["format"],
+        "generated": got["generated"],
+        "components": {
+            c: {v: {k: d[k] for k in V1_VERSION_KEYS} for v, d in vs.items()}
+            for c, vs in got["components"].items()
+        },
+        "sites": {n: {k: d[k] for k in V1_SITE_KEYS} for n, d in got["sites"].items()},
+    }
+
+
 def test_map_json_says_where_each_version_is_live_broken_or_unknown() -> None:
     idx, sites, published, errors = scenario()
     vmap = build_map(idx, sites, published=published, errors=errors, generated=GENERATED)
     every = ["SITE-A", "SITE-B", "SITE-C", "SITE-D"]
-    assert json.loads(render_json(vmap)) == {
-        "format": "pps-map/1",
+    got = json.loads(render_json(vmap))
+    assert got["format"] == "pps-map/2"
+    assert got["components"]["glite-UI"]["3.2.8-0"]["cells"]["SITE-D"] == {
+        "state": "not installed",
+        "detail": "not pushed to the site yet",
+        "seen": "2010-06-01T12:00:00Z",
+    }
+    assert v1_part(got) == {
+        "format": "pps-map/2",
         "generated": "2010-06-01T12:00:00Z",
         "components": {
             "glite-UI": {
@@ -110,7 +138,7 @@ def test_map_json_says_where_each_version_is_live_broken_or_unknown() -> None:
                     "broken_at": [],
                     "targets": ["SITE-A"],
                     "states": {
-                        "SITE-A": "live",
+                        "SITE-A": "installed not verified",
                         "SITE-B": "not for this site",
                         "SITE-C": "site unreachable",
                         "SITE-D": "not for this site",
@@ -191,7 +219,7 @@ def test_pending_removal_and_not_verified_states() -> None:
     }
     vmap = build_map(idx, [site("P"), site("N")], published=published, generated=GENERATED)
     states = vmap.to_dict()["components"]["glite-UI"]["3.2.8-0"]["states"]
-    assert states == {"N": "live", "P": "pending removal"}
+    assert states == {"N": "installed not verified", "P": "pending removal"}
 
 
 def test_glue13_only_publication_counts_as_live() -> None:
@@ -276,6 +304,8 @@ def test_generated_must_be_timezone_aware_and_is_written_in_utc() -> None:
     assert vmap.to_dict() == {
         "format": MAP_FORMAT,
         "generated": "2010-06-01T12:00:05Z",
+        "source": "",
+        "records_source": "",
         "components": {},
         "sites": {},
     }

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from distributor.lifecycle.model import parse_effort
 from pps.classes import (
-    EFFORT_HOURS,
     ChangeSize,
     PartnerClass,
     ReleaseType,
@@ -72,5 +72,18 @@ def test_any_broken_minor_condition_makes_it_major(kw):
     assert server_update_size(_change(**kw)) == "major"
 
 
-def test_effort_units_convert_to_person_hours():
-    assert EFFORT_HOURS == {"PH": 1, "PD": 8, "PW": 40, "PM": 160}
+@pytest.mark.parametrize(
+    ("text", "hours"),
+    [("1PH", 1.0), ("3 PD", 24.0), ("2pw", 80.0), ("0.5 PM", 80.0), (" 1.5PD ", 12.0),
+     ("0PH", 0.0)],
+)  # fmt: skip
+def test_an_effort_is_read_in_person_hours(text: str, hours: float) -> None:
+    assert parse_effort(text) == hours
+
+
+@pytest.mark.parametrize("text", ["", "PD", "3", "3 PY", "-1 PD", "1,5 PD", "3 P D", "1e3 PH",
+                                  "3 PD extra", "½ PD"])  # fmt: skip
+def test_an_effort_that_is_not_a_number_and_a_unit_is_refused_naming_it(text: str) -> None:
+    with pytest.raises(BadInput) as e:
+        parse_effort(text)
+    assert repr(text) in str(e.value)

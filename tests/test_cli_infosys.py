@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from distributor.bdii import _ldap3
 from distributor.cli import cli
-from distributor.infosys import collect_site_ldif
-from distributor.signing import init_repository
+from distributor.infosys.bdii import _ldap3
+from distributor.infosys.collect import collect_site_ldif
+from distributor.repository.signing import init_repository
 from pps.glue import Entry, ldif_line, parse_ldif
 from pps.inventory import load_config
 from pps.repository import Repository

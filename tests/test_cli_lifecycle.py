@@ -372,7 +372,7 @@ def test_the_audit_log_refuses_to_be_rewritten(grid: Grid) -> None:
 def test_a_release_made_before_the_lifecycle_starts_unverified_at_its_creation(
     grid: Grid,
 ) -> None:
-    from distributor.releases import create_release
+    from distributor.repository.releases import create_release
     from pps.repository import Repository
 
     create_release(Repository(grid.root / "repo"), "tool", "1.0", source=grid.source("t"),

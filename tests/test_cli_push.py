@@ -136,8 +136,9 @@ def test_a_tarball_that_no_longer_matches_the_index_is_not_pushed(grid):
 
 
 def test_a_surprise_at_one_site_becomes_its_outcome_and_the_push_goes_on(grid):
-    from distributor.push import push_release, target_sites
-    from distributor.state import StateStore
+    from distributor.push.controller import push_release
+    from distributor.push.targets import target_sites
+    from distributor.store import StateStore
     from distributor.transport import open_transport
     from pps.inventory import load_config
     from pps.repository import Repository

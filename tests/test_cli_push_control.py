@@ -9,8 +9,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,8 +116,9 @@ def _push_in_background(grid: Grid, *args: str) -> subprocess.Popen[str]:
 
 def _hanging(grid: Grid) -> Path:
     flag = grid.root / "started"
-    _release(grid, tests=f'[[tests]]\nname = "hangs"\ncommand = "touch {flag}; sleep 300"\n'
-                         "timeout = 600\n")  # fmt: skip
+    # each test says its pid (the sleep's, after exec) before the flag: killed by pid at the end
+    _release(grid, tests=f'[[tests]]\nname = "hangs"\ncommand = "echo $$ > {flag}.$$; '
+                         f'touch {flag}; exec sleep 300"\ntimeout = 600\n')  # fmt: skip
     (grid.root).chmod(0o777)  # the test runs as nobody and touches the flag
     return flag
 
@@ -127,6 +130,45 @@ def _wait_for(path: Path, timeout: float = 30) -> None:
         time.sleep(0.05)
 
 
+def _kill_hanging_tests(flag: Path) -> None:
+    """Kill the hanging tests by the pids they wrote (never by a name: another test's process
+    could match it)."""
+    for pid_file in flag.parent.glob(f"{flag.name}.*"):
+        try:
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass  # gone already (its probe stopped it), or not written yet
+
+
+class _Stderr:
+    """What a process writes on stderr, read as it comes (a thread), to wait on a line."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.text = ""
+        self._lock = threading.Lock()
+        assert proc.stderr is not None
+        self._stream = proc.stderr
+        self._thread = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Any) -> None:
+        for chunk in iter(lambda: stream.read(1), ""):
+            with self._lock:
+                self.text += chunk
+
+    def wait_for(self, needle: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while needle not in self.text:
+            assert time.monotonic() < deadline, f"{needle!r} not on stderr: {self.text}"
+            time.sleep(0.02)
+
+    def rest(self) -> str:
+        """All it wrote (it has exited), its stream closed."""
+        self._thread.join(timeout=30)
+        self._stream.close()
+        return self.text
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_stops_the_push_at_once_and_records_the_running_sites_interrupted(
     grid: Grid, sig: signal.Signals
@@ -135,11 +177,16 @@ def test_ctrl_c_stops_the_push_at_once_and_records_the_running_sites_interrupted
     push = _push_in_background(grid, "--parallel", "2")
     _wait_for(flag)
 
+    stderr = _Stderr(push)
     started = time.monotonic()
     push.send_signal(sig)
-    time.sleep(0.3)
+    stderr.wait_for("stopping: no new site starts")  # the first one has been taken
     push.send_signal(sig)  # a second one: never a traceback
-    out, err = push.communicate(timeout=30)
+    push.wait(timeout=30)
+    assert push.stdout is not None
+    with push.stdout:
+        out = push.stdout.read()
+    err = stderr.rest()
 
     assert time.monotonic() - started < 10
     assert push.returncode == 130, out + err
@@ -168,7 +215,7 @@ def test_a_push_killed_outright_shows_its_sites_interrupted_not_running(grid: Gr
     push.communicate()
 
     assert _states(grid)["ALPHA"] == "INTERRUPTED"
-    subprocess.run(["pkill", "-f", "sleep 300"], check=False)
+    _kill_hanging_tests(flag)
 
 
 def test_remove_withdraws_the_tags_and_the_trees_at_the_sites(grid: Grid) -> None:
@@ -284,7 +331,7 @@ def test_a_store_written_by_the_landed_pps_is_migrated_and_kept(grid: Grid) -> N
     alpha = next(o for o in json.loads(result.output) if o["site"] == "ALPHA")
     assert (alpha["state"], alpha["summary"], alpha["at"]) == ("OK", "verified",
                                                                "2026-01-01T00:00:30Z")  # fmt: skip
-    from distributor.state import SCHEMA_VERSION
+    from distributor.store import SCHEMA_VERSION
 
     assert sqlite3.connect(store).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 

@@ -167,8 +167,8 @@ def test_a_release_closed_without_telling_the_sites_is_shown_not_told_and_a_push
 ) -> None:
     """What pps did before (and what a program using the library may still do): the close
     landed, no site was told.  A plain push must not answer 'already OK'."""
-    from distributor.lifecycle import Rollout
-    from distributor.state import StateStore
+    from distributor.lifecycle.rollout import Rollout
+    from distributor.store import StateStore
     from pps.inventory import load_config
     from pps.repository import Repository
 
@@ -572,8 +572,8 @@ def test_a_refused_accept_shows_what_the_site_said_on_one_printable_line(
 ) -> None:
     """The refusal quotes the site's last status line, which is the site's text: whatever it
     holds, the error stays one line of printable characters."""
-    from distributor.lifecycle import Rollout
-    from distributor.state import Outcome, StateStore
+    from distributor.lifecycle.rollout import Rollout
+    from distributor.store import Outcome, StateStore
     from pps.errors import BadInput
     from pps.inventory import load_config
     from pps.repository import Repository

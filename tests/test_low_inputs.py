@@ -391,9 +391,9 @@ def test_a_mailto_feedback_url_is_a_mailto_link_on_the_bulletin(grid: Grid) -> N
     built = grid.invoke("bulletin", "build", "--out", str(grid.root / "out"), "--infosys", "")
 
     assert built.exit_code == 0, built.output
-    html = (grid.root / "out/index.html").read_text()
-    assert ('<dt>Feedback</dt><dd><a href="mailto:pps-feedback@example.org">'
-            "pps-feedback@example.org</a></dd>") in html  # fmt: skip
+    html = (grid.root / "out/v/tool-1.0.html").read_text()  # the version's own page
+    assert ('Tell us how it works for you: <a href="mailto:pps-feedback@example.org">'
+            "pps-feedback@example.org</a>") in html  # fmt: skip
     version = grid.map_json(grid.root / "out")["components"]["tool"]["1.0"]
     assert version["feedback_url"] == "mailto:pps-feedback@example.org"
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from distributor.notify import Mail
+from distributor.notify.queue import Mail
 from pps.errors import ConfigError
 from pps.settings import check_address
 from tests import smtp_helpers

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from distributor.bundle import NEVER_BUNDLED, BundleError, build_probe_bundle
 from distributor.cli import cli
+from distributor.transport.bundle import NEVER_BUNDLED, BundleError, build_probe_bundle
 from pps.glue import STATE_VERIFIED, PublishedTag, parse_ldif, published_tags
 from tests import bdii_helpers
 from tests.bdii_helpers import Slapd
@@ -255,7 +255,7 @@ def test_a_symlink_named_check_preview_publication_checks_the_bdii_with_the_bund
 
 def test_building_the_bundle_imports_none_of_the_packages_it_bundles(tmp_path: Path) -> None:
     code = (
-        "import sys, json; from pathlib import Path; from distributor.bundle import "
+        "import sys, json; from pathlib import Path; from distributor.transport.bundle import "
         f"build_probe_bundle; build_probe_bundle(Path({str(tmp_path / 'b.pyz')!r})); "
         "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
     )
@@ -480,10 +480,10 @@ def test_a_python_of_another_byte_code_format_runs_the_bundle_from_its_main_sour
 def test_the_bundle_is_the_same_whatever_the_building_process_loaded(tmp_path: Path) -> None:
     built = []
     for n, preload in enumerate(
-        ("", "import distributor.cli, distributor.push, distributor.ssh; ")
+        ("", "import distributor.cli, distributor.push.controller, distributor.transport.ssh; ")
     ):
         out = tmp_path / f"b{n}.pyz"
-        code = (f"{preload}from pathlib import Path; from distributor.bundle import "
+        code = (f"{preload}from pathlib import Path; from distributor.transport.bundle import "
                 f"build_probe_bundle; build_probe_bundle(Path({str(out)!r}))")  # fmt: skip
         env = dict(os.environ, PYTHONHASHSEED=str(n + 1))
         subprocess.run([sys.executable, "-c", code], check=True, timeout=120, env=env)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from distributor.signing import generate_key, load_key, sign_index
+from distributor.repository.signing import generate_key, load_key, sign_index
 from pps.repository import SIGNATURE_NAME, Repository
 from tests.grid import Grid
 from tests.http_helpers import serve

@@ -33,16 +33,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distributor.transport import (
+from distributor.transport.base import (
     MAX_REQUEST_LINE,
     OUTPUT_LIMIT,
     STREAM_REQUEST,
-    LocalTransport,
     OutputBuffer,
     RequestFinder,
     StreamFeed,
     parse_stream_request,
 )
+from distributor.transport.local import LocalTransport
 from tests import sshd_helpers
 from tests.grid import Grid
 from tests.realparts import require
@@ -492,8 +492,9 @@ def test_a_local_probe_that_ignores_term_is_killed_after_a_grace(
 
 
 def test_a_misbehaving_local_site_fails_alone(grid: Grid, tmp_path: Path) -> None:
-    from distributor.push import push_release, target_sites
-    from distributor.state import StateStore
+    from distributor.push.controller import push_release
+    from distributor.push.targets import target_sites
+    from distributor.store import StateStore
     from pps.inventory import load_config
     from pps.repository import Repository
 

@@ -24,8 +24,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from distributor.bundle import build_probe_bundle
 from distributor.nagios import DEFAULT_PROBE_TIMEOUT as NAGIOS_PROBE_TIMEOUT
+from distributor.transport.bundle import build_probe_bundle
 from pps.errors import BadInput
 from probes._siteconfig import check_values
 from tests.grid import Grid
@@ -450,8 +450,8 @@ def test_the_readmes_site_admin_day_names_only_what_the_programs_have() -> None:
 
 
 def test_the_probes_default_timeout_fits_nagios_and_a_push_passes_its_own() -> None:
-    from distributor.push import DEFAULT_PROBE_TIMEOUT as PUSH_TIMEOUT
-    from distributor.push import probe_args as push_probe_args
+    from distributor.push.controller import DEFAULT_PROBE_TIMEOUT as PUSH_TIMEOUT
+    from distributor.push.targets import probe_args as push_probe_args
 
     proc = subprocess.run([*installed_probe(), "--help"], capture_output=True, text=True)
 

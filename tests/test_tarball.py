@@ -7,7 +7,7 @@ import tarfile
 
 import pytest
 
-from distributor.tarball import build_tarball
+from distributor.repository.tarball import build_tarball
 from pps.errors import BadInput
 from pps.manifest import MANIFEST_NAME, Manifest
 

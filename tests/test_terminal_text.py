@@ -225,7 +225,7 @@ def test_an_smtp_servers_refusal_is_shown_and_stored_as_visible_text(
 def test_any_smtp_reply_becomes_one_printable_line(reply: bytes, code: int) -> None:
     import smtplib
 
-    from distributor.notify import _why
+    from distributor.notify.smtp import _why
     from pps.settings import NotifySettings
 
     notify = NotifySettings("127.0.0.1", "pps@example.org")
@@ -308,7 +308,7 @@ def test_a_sites_error_and_stray_tags_land_on_the_bulletin_as_printable_text(
 def test_the_store_keeps_any_site_text_as_printable_text(
     tmp_path_factory: pytest.TempPathFactory, summary: str, output: str
 ) -> None:
-    from distributor.state import Outcome, StateStore
+    from distributor.store import Outcome, StateStore
 
     path = tmp_path_factory.mktemp("store") / "state.sqlite"
     with StateStore(path) as store:

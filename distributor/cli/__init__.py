@@ -56,6 +56,8 @@ COMMAND_MODULES = {
     "jdl": "bulletin",
     "feedback": "feedback",
     "infosys": "infosys",
+    "job": "job",
+    "match": "match",
     "metrics": "metrics",
     "notify": "notify",
     "pilot": "pilot",
@@ -133,7 +135,7 @@ class State:
         """The state store; opened read-only (nothing written, no file created) for the
         commands that only read and for every ``--dry-run`` (*readonly* None: decided from the
         command being run, :data:`READ_ONLY_COMMANDS`)."""
-        from distributor.state import StateStore
+        from distributor.store import StateStore
 
         if self.config.state_path is None:
             raise BadInputError(f"{self.config_path}: no state store configured")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from distributor.bulletin_records import build
 from distributor.cli import (
     PPSGroup,
     State,
@@ -15,7 +16,9 @@ from distributor.cli import (
     pass_state,
     say,
 )
+from distributor.demo import run_demo
 from pps.errors import ConfigError
+from pps.fsutil import atomic_write
 
 
 @cli.group(cls=PPSGroup)
@@ -26,7 +29,8 @@ def bulletin() -> None:
 @bulletin.command("build")
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False, path_type=Path),
-    help="Directory to write index.html, map.json and feed.atom into.",
+    help="Directory to write the bulletin site into (index.html, a page per version and per "
+    "site, map.json, feed.atom); replaced as a whole, so it must be new, empty or a bulletin.",
 )  # fmt: skip
 @click.option(
     "--infosys", "infosys_url", metavar="URL", default=None,
@@ -36,15 +40,14 @@ def bulletin() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
 @pass_state
 def bulletin_build(state: State, out: Path, infosys_url: str | None, as_json: bool) -> None:
-    """Write the bulletin from what the sites publish and the repository index.
+    """Write the bulletin from what the sites publish, the repository index and the release
+    records (the lifecycle in the state store, read only).
 
     What the sites publish is read from the BDII (--infosys, or [infosys] url) or, without
     one, from each site's GIP provider, run at the site as bdii-update runs it.
     """
-    from distributor.infosys import build_bulletin
-
     warnings: list[str] = []
-    paths, errors = build_bulletin(state.config, out, infosys_url, warn=warnings.append)
+    paths, errors = build(state.config, out, infosys_url, warn=warnings.append)
     if as_json:
         emit_json({"written": [str(p) for p in paths], "site_errors": errors, "warnings": warnings})
         return
@@ -106,8 +109,6 @@ def jdl(
         arguments=arguments,
     )  # fmt: skip
     if out:
-        from pps.fsutil import atomic_write
-
         atomic_write(out, text.encode())
         click.echo(f"wrote {out}", err=True)
     else:
@@ -128,8 +129,6 @@ def demo(out: Path) -> None:
     backward compatible and one non backward compatible client release pushed to them, and
     the bulletin.  Nothing outside OUT is touched; no server is needed.
     """
-    from distributor.demo import run_demo
-
     ok = run_demo(out, echo=click.echo)
     if not ok:
         sys.exit(1)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import click
 
 from distributor.cli import PPSGroup, State, cli, emit_json, pass_state, table
+from distributor.cli._steps import rollout_of
+from pps.errors import BadInput, ConfigError
+from pps.settings import check_address
 
 
 @cli.group(cls=PPSGroup)
@@ -31,10 +34,6 @@ def feedback() -> None:
 def feedback_add(state: State, component: str, version: str, source: str, text: str,
                  at: str | None) -> None:  # fmt: skip
     """Record feedback on COMPONENT VERSION, from one user's mail address."""
-    from distributor.cli.release import _rollout
-    from pps.errors import BadInput, ConfigError
-    from pps.settings import check_address
-
     if not text.strip():
         raise BadInput("feedback needs a --text that says something")
     try:
@@ -43,7 +42,7 @@ def feedback_add(state: State, component: str, version: str, source: str, text: 
         raise BadInput(f"{e}: feedback is recorded with the address of who gave it") from None
     with state.store() as store:
         said = {"from": source, "text": text}
-        moved = _rollout(state, store).note(component, version, "feedback", said, why=text, at=at)
+        moved = rollout_of(state, store).note(component, version, "feedback", said, why=text, at=at)
     click.echo(f"{moved.release.key}: feedback from {source} recorded")
 
 
@@ -54,10 +53,8 @@ def feedback_add(state: State, component: str, version: str, source: str, text: 
 @pass_state
 def feedback_list(state: State, component: str, version: str, as_json: bool) -> None:
     """List the feedback recorded on COMPONENT VERSION."""
-    from distributor.cli.release import _rollout
-
     with state.store() as store:
-        _rel, history = _rollout(state, store).history(component, version)
+        _rel, history = rollout_of(state, store).history(component, version)
     said = [{"at": e.at, "from": e.data.get("from", ""), "text": e.data.get("text", ""),
              "recorded_by": e.who} for e in history.all("feedback")]  # fmt: skip
     if as_json:

@@ -1,6 +1,6 @@
 """``pps infosys map`` and ``pps infosys check``: what the information system publishes.
 
-Thin: the reading and the comparing are :mod:`distributor.infosys`; this module parses the
+Thin: the reading and the comparing are :mod:`distributor.infosys.collect`; this module parses the
 options, prints, and sets the exit code.  Nothing heavy is imported before a command runs (no
 jinja2, no paramiko): ``pps infosys map`` costs its interpreter, click, ldap3 and the round trip.
 """
@@ -104,7 +104,7 @@ def infosys_map(
     Example:
       pps infosys map --infosys ldap://bdii.example.org:2170 --tag VO-dteam-PPS-glite-UI-3.2.8-0
     """
-    from distributor.infosys import read_published, settings
+    from distributor.infosys.collect import read_published, settings
     from pps.publication import safe_text
 
     config = optional_config(state)
@@ -155,7 +155,7 @@ def infosys_check(
     versions the repository index no longer has in preview ('stale'), sites that cannot be
     read ('unreachable').  Exit 0 when there is none, 1 otherwise, 2 on bad input.
     """
-    from distributor.infosys import check_infosys, settings
+    from distributor.infosys.collect import check_infosys, settings
     from pps.publication import parse_ldap_url, safe_text
 
     if infosys_url is not None:

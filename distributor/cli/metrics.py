@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import click
 
-from distributor.cli import BadInputError, State, cli, emit_json, pass_state, table
+from distributor.cli import State, cli, emit_json, pass_state, table
+from distributor.cli._steps import rollout_of
+from distributor.lifecycle.clocks import parse_past
+from distributor.lifecycle.metrics import collect
 
 
 @cli.command()
@@ -24,17 +27,11 @@ def metrics(state: State, since: str | None, as_json: bool) -> None:
       pps metrics
       pps metrics --since 2026-01-01 --json
     """
-    from distributor.cli.release import _rollout
-    from distributor.clocks import iso, now, parse_time
-    from distributor.metrics import collect
-
     moment = None
     if since:
-        moment = parse_time(since, "--since")
-        if moment > now():
-            raise BadInputError(f"--since {since} is in the future (now {iso(now())})")
+        moment = parse_past(since, "--since")
     with state.store() as store:
-        data = collect(_rollout(state, store), since=moment)
+        data = collect(rollout_of(state, store), since=moment)
     if as_json:
         emit_json(data)
         return

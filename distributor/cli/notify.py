@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from distributor.cli import PPSGroup, State, cli, emit_json, pass_state, table
+from distributor.notify.queue import DROPPED, HELD, QUEUED, SENT, queue
+from distributor.notify.smtp import send_queued
 
 
 @cli.group(cls=PPSGroup)
@@ -32,8 +34,6 @@ def notify_queue(state: State, show_all: bool, as_json: bool) -> None:
     configured) and held (to lists, about an embargoed release).  With --all also the sent
     ones and the dropped ones: held mail that was no longer true when the embargo was lifted
     (the preview's broadcast of a release that had left preview), never sent."""
-    from distributor.notify import DROPPED, HELD, QUEUED, SENT, queue
-
     with state.store() as store:
         mails = queue(store, (QUEUED, HELD, SENT, DROPPED) if show_all else (QUEUED, HELD))
     if as_json:
@@ -58,8 +58,6 @@ def notify_retry(state: State, dry_run: bool, as_json: bool) -> None:
     0 when every queued mail went, 1 when some could not be sent (they stay queued, with the
     reason).
     """
-    from distributor.notify import QUEUED, queue, send_queued
-
     with state.store() as store:
         if dry_run:
             mails = queue(store, (QUEUED,))

@@ -7,6 +7,12 @@ from typing import Any
 import click
 
 from distributor.cli import PPSGroup, State, cli, emit_json, pass_state, table
+from distributor.cli._steps import print_mail, send_mail
+from distributor.cli._steps import rollout_of as make
+from distributor.lifecycle.clocks import iso, now
+from distributor.lifecycle.model import OUTCOMES
+from distributor.lifecycle.pilots import classify, end, feedback, pilots, remind, start, wrap_up
+from pps.classes import ChangeSize
 
 AT_HELP = "When it happened, if not now (ISO 8601): never later."
 
@@ -29,9 +35,7 @@ def pilot() -> None:
     """
 
 
-def _rollout(state: State, store: Any) -> Any:
-    from distributor.cli.release import _rollout as make
-
+def rollout_of(state: State, store: Any) -> Any:
     return make(state, store)
 
 
@@ -66,14 +70,10 @@ def pilot_classify(state: State, component: str, version: str, new_config_parame
     Minor when all hold: no new configuration parameters, fewer than 2 major and fewer than 5
     normal bug fixes, at most 2 person-days of change, no significant operational change.
     """
-    from distributor.cli.release import send_mail
-    from distributor.pilots import classify
-    from pps.classes import ChangeSize
-
     change = ChangeSize(new_config_parameters, major_bugs, normal_bugs, person_days,
                         operational_change)  # fmt: skip
     with state.store() as store:
-        moved = classify(_rollout(state, store), component, version, change)
+        moved = classify(rollout_of(state, store), component, version, change)
         send_mail(state, store, moved.mail_ids)
     data = moved.event.data
     if as_json:
@@ -105,10 +105,8 @@ def pilot_classify(state: State, component: str, version: str, new_config_parame
 def pilot_start(state: State, component: str, version: str, sites: tuple[str, ...],
                 days: int | None, at: str | None) -> None:  # fmt: skip
     """Start the pilot of COMPONENT VERSION at its sites (after installation)."""
-    from distributor.pilots import start
-
     with state.store() as store:
-        moved = start(_rollout(state, store), component, version, sites, days=days, at=at)
+        moved = start(rollout_of(state, store), component, version, sites, days=days, at=at)
     d = moved.event.data
     click.echo(f"{moved.release.key}: pilot started at {', '.join(d['sites'])} for {d['days']} "
                f"day(s), until {d['end']}")  # fmt: skip
@@ -121,14 +119,11 @@ def pilot_start(state: State, component: str, version: str, sites: tuple[str, ..
 @pass_state
 def pilot_remind(state: State, component: str, version: str, dry_run: bool) -> None:
     """Mail the broadcast lists a reminder for feedback on the running pilot."""
-    from distributor.cli.release import _print_mail, send_mail
-    from distributor.pilots import remind
-
     with state.store() as store:
-        moved = remind(_rollout(state, store), component, version, dry_run=dry_run)
+        moved = remind(rollout_of(state, store), component, version, dry_run=dry_run)
         if dry_run:
             click.echo(f"dry run: {moved.release.key}: reminder not sent")
-            _print_mail(moved.mails)
+            print_mail(moved.mails)
             return
         click.echo(f"{moved.release.key}: reminder recorded")
         if not moved.mails:
@@ -146,10 +141,8 @@ def pilot_remind(state: State, component: str, version: str, dry_run: bool) -> N
 def pilot_feedback(state: State, component: str, version: str, source: str, text: str,
                    at: str | None) -> None:  # fmt: skip
     """Record feedback on the pilot (the release notes carry it)."""
-    from distributor.pilots import feedback
-
     with state.store() as store:
-        moved = feedback(_rollout(state, store), component, version, source, text, at=at)
+        moved = feedback(rollout_of(state, store), component, version, source, text, at=at)
     click.echo(f"{moved.release.key}: pilot feedback from {source} recorded")
 
 
@@ -160,10 +153,8 @@ def pilot_feedback(state: State, component: str, version: str, source: str, text
 @pass_state
 def pilot_end(state: State, component: str, version: str, at: str | None) -> None:
     """End the pilot (its timeline is over, or it succeeded early)."""
-    from distributor.pilots import end
-
     with state.store() as store:
-        moved = end(_rollout(state, store), component, version, at=at)
+        moved = end(rollout_of(state, store), component, version, at=at)
     click.echo(f"{moved.release.key}: pilot ended at {moved.event.at}; wrap-up due")
 
 
@@ -173,7 +164,7 @@ def pilot_end(state: State, component: str, version: str, at: str | None) -> Non
 @click.option(
     "--outcome",
     required=True,
-    type=click.Choice(["success", "warning", "reject"]),
+    type=click.Choice(OUTCOMES),
     help="The decision of the wrap-up meeting.",
 )
 @click.option("--notes", default="", help="The assessment, for the record and the notes.")
@@ -182,10 +173,8 @@ def pilot_end(state: State, component: str, version: str, at: str | None) -> Non
 def pilot_wrap_up(state: State, component: str, version: str, outcome: str, notes: str,
                   at: str | None) -> None:  # fmt: skip
     """Record the wrap-up of an ended pilot: the decision and the assessment."""
-    from distributor.pilots import wrap_up
-
     with state.store() as store:
-        moved = wrap_up(_rollout(state, store), component, version, outcome, notes, at=at)
+        moved = wrap_up(rollout_of(state, store), component, version, outcome, notes, at=at)
     click.echo(f"{moved.release.key}: pilot wrapped up: {outcome}")
 
 
@@ -194,11 +183,8 @@ def pilot_wrap_up(state: State, component: str, version: str, outcome: str, note
 @pass_state
 def pilot_list(state: State, as_json: bool) -> None:
     """List the pilots: sites, start and end, reminders due, feedback, status."""
-    from distributor.clocks import iso, now
-    from distributor.pilots import pilots
-
     with state.store() as store:
-        found = pilots(_rollout(state, store))
+        found = pilots(rollout_of(state, store))
     moment = now()
     if as_json:
         emit_json([p.to_dict(moment) for p in found])

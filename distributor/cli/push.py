@@ -3,9 +3,7 @@ once it has left preview, tell them to retire it), see what happened."""
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from dataclasses import asdict
 from typing import Any
 
@@ -20,65 +18,15 @@ from distributor.cli import (
     say,
     table,
 )
+from distributor.cli._pushing import retire_at_sites, run_push
+from distributor.cli._steps import rollout_of
+from distributor.lifecycle.model import load_history
+from distributor.lifecycle.sites import as_told, sites_to_tell
+from distributor.push.policy import not_told, plan_push
+from distributor.push.targets import local_site_problem, target_sites
+from distributor.store import NEVER, Outcome
 from pps.classes import UpdateClass
-
-
-class _Progress:
-    """What a push shows while it works, on stderr: a bar that redraws itself on a terminal,
-    one plain line per finished site otherwise."""
-
-    def __init__(self, total: int) -> None:
-        self.total = total
-        self.done = self.failed = self.running = 0
-        self.tty = sys.stderr.isatty()
-
-    def start(self, _site: Any) -> None:
-        self.running += 1
-        self._draw()
-
-    def finish(self, o: Any) -> None:
-        self.running -= 1
-        self.done += 1
-        self.failed += o.failed
-        if self.tty:
-            self._draw()
-        else:
-            click.echo(f"[{self.done}/{self.total}] {o.site}: {o.state} ({o.seconds:.1f}s)",
-                       err=True)  # fmt: skip
-
-    def _draw(self) -> None:
-        if not self.tty:
-            return
-        width = 30
-        filled = width * self.done // max(1, self.total)
-        bar = "#" * filled + "-" * (width - filled)
-        click.echo(f"\r[{bar}] {self.done}/{self.total} done, {self.failed} failed, "
-                   f"{self.running} running ", err=True, nl=False)  # fmt: skip
-
-    def end(self) -> None:
-        if self.tty:
-            click.echo("", err=True)
-
-
-def _stop_on_signals(stop: Any) -> None:
-    """Ctrl-C or SIGTERM: stop the push (once); a second one is ignored, without a traceback."""
-
-    def handler(signum: int, _frame: Any) -> None:
-        # From now on the signals are ignored by the kernel itself: Python puts its default
-        # handlers back while it shuts down, and a second Ctrl-C landing then would kill the
-        # push (exit -2) after it recorded everything; SIG_IGN is left as it is.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, signal.SIG_IGN)
-        if stop.is_set():
-            return
-        stop.set()
-        click.echo("\nstopping: no new site starts, running probes are told to stop "
-                   "(a few seconds; another Ctrl-C changes nothing)...", err=True)  # fmt: skip
-
-    if threading.current_thread() is not threading.main_thread():
-        return  # only the main thread may take signals (the CLI called from a program's thread)
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
+from pps.names import check_component
 
 
 @cli.command()
@@ -141,27 +89,21 @@ def push(
       pps push glite-UI 3.2.8-0
       pps push glite-UI 3.2.8-0 --canary 2 --max-fail 10
     """
-    from distributor.push import Stop, push_release, target_sites
-
+    # Long only by its docstring, which is the command's --help; the body is a few calls.
     rel = state.repo.load().find(component, version)
     if not rel.in_preview:
         _push_retirement(state, rel, sites, force=force, dry_run=dry_run, as_json=as_json,
                          parallel=parallel, timeout=timeout)  # fmt: skip
         return
-    targets = target_sites(state.config, rel, sites)
-    if not targets:
+    if not target_sites(state.config, rel, sites):
         raise click.ClickException(
             f"no site in {state.config.path} takes {rel.update_class.value} releases"
         )
     with state.store() as store:
-        done_ok = set()
-        if not force and not sites:
-            done_ok = {o.site for o in store.latest(rel.component, rel.version) if o.state == "OK"}
-        todo = [s for s in targets if s.name not in done_ok]
+        plan = plan_push(state.config, store, rel, sites, force=force)
+        targets, todo = plan.targets, plan.todo
         if dry_run:
-            _dry_run(state, rel, targets,
-                     {s.name: "no (already OK; --force)" for s in targets if s.name in done_ok},
-                     as_json)  # fmt: skip
+            _dry_run(state, rel, targets, plan.skipped, as_json)
             return
         if not todo:
             click.echo(f"every targeted site is OK for {rel.key} already (--force to redo)")
@@ -169,15 +111,8 @@ def push(
         skipped = len(targets) - len(todo)
         click.echo(f"pushing {rel.component} {rel.version} to {len(todo)} site(s)"
                    + (f" ({skipped} already OK)" if skipped else ""), err=True)  # fmt: skip
-        stop = Stop()
-        _stop_on_signals(stop)
-        progress = _Progress(len(todo))
-        report = push_release(
-            state.repo, rel, todo, store, parallel=parallel, timeout=timeout,
-            on_outcome=progress.finish, on_start=progress.start,
-            signing_key=state.config.signing_key, canary=canary, max_fail=max_fail, stop=stop,
-        )  # fmt: skip
-        progress.end()
+        report = run_push(state, rel, todo, store, parallel=parallel, timeout=timeout,
+                          canary=canary, max_fail=max_fail)  # fmt: skip
     if as_json:
         emit_json({"release": rel.to_dict(), "outcomes": [asdict(o) for o in report.outcomes],
                    "not_started": report.not_started, "stopped": report.stopped})  # fmt: skip
@@ -206,8 +141,6 @@ def _dry_run(state: State, rel: Any, targets: list[Any], skipped: dict[str, str]
              as_json: bool, doing: str = "yes") -> None:  # fmt: skip
     """What a push would do at each site (*skipped*: the sites it leaves, and why), and which
     sites would fail before the probe starts (exit 1 when one would)."""
-    from distributor.push import local_site_problem
-
     problems = {s.name: local_site_problem(s) for s in targets}
     if as_json:
         emit_json({"release": rel.to_dict(), "targets": [
@@ -239,9 +172,6 @@ def _push_retirement(
     timeout: float,
 ) -> None:
     """``pps push`` of a release that has left preview: tell the sites to retire it."""
-    from distributor.lifecycle import load_history, sites_to_tell
-    from distributor.push import target_sites
-
     with state.store() as store:
         lifecycle = load_history(store, rel).state
         todo = sites_to_tell(state.config, store, rel, names, force=force)
@@ -268,44 +198,6 @@ def _push_retirement(
         sys.exit(1)
 
 
-def retire_at_sites(state: State, store: Any, rel: Any, sites: list[Any], *, as_json: bool,
-                    show: bool = True, parallel: int = 16, timeout: float = 120.0,
-                    probe_extra: tuple[str, ...] = ()) -> Any:  # fmt: skip
-    """Tell *sites* that *rel* left preview (a push of its one-release index saying so, which
-    replaces what their incoming area holds): they withdraw its tags at once and remove the
-    tree after their grace period.  Prints the outcomes (a JSON object with *as_json*; nothing
-    but the progress unless *show*); the push's report."""
-    from distributor.push import Stop, push_release
-
-    click.echo(f"telling {len(sites)} site(s) to retire {rel.key} (no longer in preview)",
-               err=True)  # fmt: skip
-    stop = Stop()
-    _stop_on_signals(stop)
-    progress = _Progress(len(sites))
-    report = push_release(
-        state.repo, rel, sites, store, parallel=parallel, timeout=timeout,
-        on_outcome=progress.finish, on_start=progress.start,
-        signing_key=state.config.signing_key, stop=stop, withdraw=True,
-        probe_extra=list(probe_extra),
-    )  # fmt: skip
-    progress.end()
-    if not show:
-        return report
-    if as_json:
-        emit_json({"release": rel.to_dict(), "outcomes": [asdict(o) for o in report.outcomes],
-                   "not_started": report.not_started, "stopped": report.stopped})  # fmt: skip
-    else:
-        table(("SITE", "STATE", "SUMMARY"), [(o.site, o.state, o.summary) for o in report.outcomes])
-        told = [o for o in report.outcomes if o.retired]
-        click.echo(f"{len(told)}/{len(sites)} site(s) told to retire {rel.key}")
-    return report
-
-
-def not_told(report: Any) -> list[str]:
-    """The sites a retirement push did not reach (or whose probe did not retire it)."""
-    return [o.site for o in report.outcomes if not o.retired] + list(report.not_started)
-
-
 @cli.command()
 @click.argument("component", required=False)
 @click.argument("version", required=False)
@@ -323,17 +215,12 @@ def status(state: State, component: str | None, version: str | None, as_json: bo
     with state.store() as store:
         outcomes = _as_told(state, store, store.latest(component, version))
     if component and version:
-        from distributor.push import target_sites
-        from distributor.state import NEVER, Outcome
-
         rel = state.repo.load().find(component, version)
         seen = {o.site for o in outcomes}
         outcomes += [Outcome(s.name, component, version, NEVER, "", 0.0)
                      for s in target_sites(state.config, rel) if s.name not in seen]  # fmt: skip
         outcomes.sort(key=lambda o: o.site)
     elif component:
-        from pps.names import check_component
-
         check_component(component)
         if not any(r.component == component for r in state.repo.load().releases):
             raise BadInputError(f"no component {component!r} in the repository")
@@ -353,8 +240,6 @@ def _as_told(state: State, store: Any, outcomes: list[Any]) -> list[Any]:
     """The outcomes with NOT TOLD for the sites that may still publish a release which has
     left preview (from the index and the store; nothing needs the repository when there is no
     outcome)."""
-    from distributor.lifecycle import as_told, load_history
-
     if not outcomes:
         return outcomes
     releases = {(r.component, r.version): r for r in state.repo.load().releases}
@@ -436,9 +321,6 @@ def remove(
     Example:
       pps remove glite-UI 3.2.8-0 --now
     """
-    from distributor.cli.release import _rollout
-    from distributor.push import target_sites
-
     repo = state.repo
     rel = repo.load().find(component, version)
     targets = target_sites(state.config, rel, sites)
@@ -450,7 +332,7 @@ def remove(
                              default=False):  # fmt: skip
             raise click.ClickException("nothing withdrawn")
     with state.store() as store:
-        moved = _rollout(state, store).remove(component, version, sites=sites, now=now)
+        moved = rollout_of(state, store).remove(component, version, sites=sites, now=now)
         rel = moved.release
         if rel.withdrawn:
             click.echo(f"{rel.key} is withdrawn in {repo.index_path}", err=True)

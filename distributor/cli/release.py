@@ -1,11 +1,12 @@
 """``pps release``: create releases and move them through the staged rollout.
 
-The commands are thin: :mod:`distributor.lifecycle` judges and records each step,
-:mod:`distributor.clocks` measures it, :mod:`distributor.notify` sends its mail.
+The commands are thin: :mod:`distributor.lifecycle.rollout` judges and records each step,
+:mod:`distributor.lifecycle.clocks` measures it, :mod:`distributor.notify` sends its mail.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,16 @@ from distributor.cli import (
     pass_state,
     table,
 )
+from distributor.cli._pushing import retire_at_sites
+from distributor.cli._steps import print_mail, rollout_of, send_mail
+from distributor.lifecycle.clocks import OVERDUE, clock, now, parse_past, span
+from distributor.lifecycle.model import OUTCOMES, STATES, Bug
+from distributor.lifecycle.notes import release_notes as notes_of
+from distributor.lifecycle.sites import sites_to_tell
+from distributor.lifecycle.workdays import WorkCalendar
+from distributor.notify.queue import DROPPED, queue
+from distributor.push.policy import not_told
+from distributor.repository.releases import create_release
 from pps.classes import ReleaseType, UpdateClass
 from pps.manifest import LocalTest
 
@@ -120,16 +131,9 @@ def release_create(
       pps release create glite-UI 3.2.8-0 --from ./ui --class bc-client --type revision \\
           --bug '58342=job submit hangs on proxy renewal <alice@example.org>'
     """
-    from distributor.lifecycle import Bug
-    from distributor.releases import create_release
-
     parsed = [Bug.parse(b) for b in bugs]
     if certified:
-        from distributor.clocks import iso, now, parse_time
-
-        if parse_time(certified, "--certified") > now():
-            raise BadInputError(f"--certified {certified} is in the future (now {iso(now())})")
-    from distributor.clocks import now
+        parse_past(certified, "--certified")
 
     with state.store() as store:  # a bad store is refused before the release is built
         rel = create_release(
@@ -147,7 +151,7 @@ def release_create(
             now=now(),
             signing_key=state.config.signing_key,
         )
-        _rollout(state, store).record_created(rel, bugs=parsed, certified_at=certified)
+        rollout_of(state, store).record_created(rel, bugs=parsed, certified_at=certified)
     if as_json:
         emit_json(rel.to_dict())
     else:
@@ -163,43 +167,6 @@ AT_HELP = "When it happened, if not now (ISO 8601, UTC unless it says otherwise)
 DRY_HELP = "Say what would happen and print the mails; write nothing, send nothing."
 
 
-def _rollout(state: State, store: Any) -> Any:
-    from distributor.lifecycle import Rollout
-    from distributor.notify import mail_makers
-
-    return Rollout(state.repo, store, state.config, mails=mail_makers(state.config, store))
-
-
-def _print_mail(mails: list[Any]) -> None:
-    for i, m in enumerate(mails, 1):
-        click.echo(f"--- mail {i} of {len(mails)} ({m.kind}{', to lists' if m.public else ''})")
-        click.echo(f"To: {', '.join(m.to)}")
-        click.echo(f"Subject: {m.subject}")
-        click.echo("")
-        click.echo(m.body.rstrip("\n"))
-    if mails:
-        click.echo("--- end of mail")
-
-
-def send_mail(state: State, store: Any, ids: list[int], *, err: bool = False) -> None:
-    """Send the mails a step queued; say what went and what waits (the step has landed), on
-    stderr with *err* (the step printed JSON)."""
-    from distributor.notify import HELD, queue, send_queued
-
-    held = [m for m in queue(store, (HELD,)) if m.id in ids]
-    report = send_queued(store, state.config.notify, [i for i in ids if i not in
-                                                      {m.id for m in held}])  # fmt: skip
-    if report.sent:
-        said = ", ".join(f"{m.kind} to {', '.join(m.to)}" for m in report.sent)
-        click.echo(f"mail: sent {len(report.sent)} ({said})", err=err)
-    if held:
-        click.echo(f"mail: {len(held)} to lists held while the release is embargoed "
-                   "('pps release unembargo' sends them)", err=err)  # fmt: skip
-    if report.failed:
-        click.echo(f"warning: mail: {len(report.failed)} queued, not sent: {report.failed[0][1]}; "
-                   "'pps notify retry' sends them", err=True)  # fmt: skip
-
-
 def _done(state: State, store: Any, moved: Any, line: str, as_json: bool,
           told: Any = None, echoed: bool = False) -> None:  # fmt: skip
     """Print what a step did (or would do; *echoed*: its line is printed already), send its
@@ -211,14 +178,12 @@ def _done(state: State, store: Any, moved: Any, line: str, as_json: bool,
                 "mails": [{"kind": m.kind, "to": list(m.to), "subject": m.subject,
                            "body": m.body} for m in moved.mails]}  # fmt: skip
         if told is not None:
-            from dataclasses import asdict
-
             data["told"] = [asdict(o) for o in told.outcomes]
             data["not_told"] = _not_told(told)
         emit_json(data)
     elif moved.dry_run:
         click.echo(f"dry run: {line}; nothing written, no mail sent")
-        _print_mail(moved.mails)
+        print_mail(moved.mails)
     elif not echoed:
         click.echo(line)
     if not moved.dry_run and moved.mail_ids:
@@ -231,8 +196,6 @@ def _transition(before: str, moved: Any) -> str:
 
 
 def _not_told(report: Any) -> list[str]:
-    from distributor.cli.push import not_told
-
     return not_told(report)
 
 
@@ -241,9 +204,6 @@ def _end_preview(state: State, store: Any, moved: Any, line: str, as_json: bool,
     """After a step that ended the preview (close, reject): tell every site the release was
     pushed to that has not retired it, print what happened, send the mail; exit 1 naming the
     sites that were not told (and how to tell them).  A dry run says which it would tell."""
-    from distributor.cli.push import retire_at_sites
-    from distributor.lifecycle import sites_to_tell
-
     rel = moved.release
     todo = sites_to_tell(state.config, store, rel)
     if moved.dry_run:
@@ -299,7 +259,7 @@ def release_verify(state: State, component: str, version: str, reject: bool, why
       pps release verify glite-UI 3.2.8-0 --reject --why "release notes missing"
     """
     with state.store() as store:
-        rollout = _rollout(state, store)
+        rollout = rollout_of(state, store)
         before = rollout.history(component, version)[1].state
         if reject:
             moved = rollout.reject(component, version, why=why, at=at, dry_run=dry_run)
@@ -337,7 +297,7 @@ def release_accept(state: State, component: str, version: str, site: str, why: s
       pps release accept glite-UI 3.2.8-0 --site INFN-PISA --at 2026-03-03T10:00:00Z
     """
     with state.store() as store:
-        rollout = _rollout(state, store)
+        rollout = rollout_of(state, store)
         before = rollout.history(component, version)[1].state
         moved = rollout.accept(component, version, site, why=why, at=at, dry_run=dry_run)
         how = "committed early adopter" if moved.event.data["committed"] else "volunteer"
@@ -350,7 +310,7 @@ def release_accept(state: State, component: str, version: str, site: str, why: s
 @click.argument("component")
 @click.argument("version")
 @click.option("--site", required=True, help="The accepting site that is done.")
-@click.option("--outcome", required=True, type=click.Choice(["success", "warning", "reject"]),
+@click.option("--outcome", required=True, type=click.Choice(OUTCOMES),
               help="What the site found.")  # fmt: skip
 @click.option("--notes", default="", help="What it found, in words.")
 @click.option(
@@ -374,7 +334,7 @@ def release_report(state: State, component: str, version: str, site: str, outcom
           --effort 4PH --notes "installed on 2 UIs, 300 jobs, no issue"
     """
     with state.store() as store:
-        moved = _rollout(state, store).report(component, version, site, outcome=outcome,
+        moved = rollout_of(state, store).report(component, version, site, outcome=outcome,
                                               notes=notes, effort=effort, at=at,
                                               dry_run=dry_run)  # fmt: skip
         left = moved.history.open_sites
@@ -390,7 +350,7 @@ def release_report(state: State, component: str, version: str, site: str, outcom
 @click.option(
     "--outcome",
     required=True,
-    type=click.Choice(["success", "warning", "reject"]),
+    type=click.Choice(OUTCOMES),
     help="success or warning: to production; reject: withdrawn and removed.",
 )
 @click.option("--summary", required=True, help="The summary in writing (recorded, in the notes).")
@@ -421,7 +381,7 @@ def release_close(state: State, component: str, version: str, outcome: str, summ
           --force "BRAVO is in downtime until next month"
     """
     with state.store() as store:
-        rollout = _rollout(state, store)
+        rollout = rollout_of(state, store)
         before = rollout.history(component, version)[1].state
         moved = rollout.close(component, version, outcome=outcome, summary=summary,
                               force=force, at=at, dry_run=dry_run)  # fmt: skip
@@ -455,10 +415,8 @@ def release_unembargo(state: State, component: str, version: str, why: str, dry_
     Example:
       pps release unembargo glite-UI 3.2.9-0 --why "advisory published"
     """
-    from distributor.notify import DROPPED, queue
-
     with state.store() as store:
-        moved = _rollout(state, store).unembargo(component, version, why=why, dry_run=dry_run)
+        moved = rollout_of(state, store).unembargo(component, version, why=why, dry_run=dry_run)
         _done(state, store, moved, f"{moved.release.key}: embargo lifted", as_json)
         dropped = [m for m in queue(store, (DROPPED,))
                    if (m.component, m.version) == (moved.release.component,
@@ -472,9 +430,6 @@ def release_unembargo(state: State, component: str, version: str, why: str, dry_
 
 
 def _steps(state: State, rel: Any, history: Any) -> list[Any]:
-    from distributor.clocks import clock, now
-    from distributor.workdays import WorkCalendar
-
     end = history.ended
     at = end.moment if end is not None else now()
     return clock(rel.release_type, history.times(), at=at,
@@ -513,10 +468,8 @@ def release_show(state: State, component: str, version: str, as_json: bool) -> N
 
     Times are working time: weekends and the [calendar] holidays do not count.
     """
-    from distributor.clocks import span
-
     with state.store() as store:
-        rel, history = _rollout(state, store).history(component, version)
+        rel, history = rollout_of(state, store).history(component, version)
     steps = _steps(state, rel, history)
     adopters = _adopters(state, rel, history)
     if as_json:
@@ -575,14 +528,11 @@ def release_list(state: State, overdue: bool, states: tuple[str, ...], as_json: 
       pps release list --state rolling-out --json
       pps release list --overdue            # exit 0 either way; empty when nothing is late
     """
-    from distributor.clocks import OVERDUE, span
-    from distributor.lifecycle import STATES
-
     for s in states:
         if s not in STATES:
             raise BadInputError(f"state {s!r} is not one of: {', '.join(STATES)}")
     with state.store() as store:
-        found = _rollout(state, store).histories()
+        found = rollout_of(state, store).histories()
     rows = []
     for rel, history in found:
         if states and history.state not in states:
@@ -633,11 +583,8 @@ def release_list(state: State, overdue: bool, states: tuple[str, ...], as_json: 
 def release_notes(state: State, component: str, version: str) -> None:
     """Print the release notes of COMPONENT VERSION: those written at its close, or what they
     would say now."""
-    from distributor.notes import release_notes as notes_of
-    from distributor.workdays import WorkCalendar
-
     with state.store() as store:
-        rel, history = _rollout(state, store).history(component, version)
+        rel, history = rollout_of(state, store).history(component, version)
     end = history.ended
     if end is not None and "notes" in end.data:
         click.echo(str(end.data["notes"]), nl=False)

@@ -13,6 +13,13 @@ from distributor.cli import (
     cli,
     pass_state,
 )
+from distributor.repository.signing import (
+    generate_key,
+    init_repository,
+    load_key,
+    public_key_line,
+    sign_index,
+)
 from pps.repository import Repository
 
 
@@ -29,8 +36,6 @@ def repo_init(state: State) -> None:
     Only this command creates a repository, so that a mistyped path never grows one.  With a
     signing key configured the index is signed at once.
     """
-    from distributor.signing import init_repository
-
     repo = Repository(state.config.repository)
     init_repository(repo, state.config.signing_key)
     click.echo(f"made the repository {repo.root}")
@@ -53,8 +58,6 @@ def repo_keygen(out: Path) -> None:
     Example:
       pps repo keygen --out keys/repo.pem
     """
-    from distributor.signing import generate_key
-
     line = generate_key(out)
     click.echo(f"wrote {out}; sites pin it with this line in their site file:")
     click.echo(f'public_key = "{line}"')
@@ -68,8 +71,6 @@ def repo_sign(state: State) -> None:
     'pps release create' signs by itself once a key is configured; this is for the first
     signature of an existing repository, or after the key changed.
     """
-    from distributor.signing import load_key, public_key_line, sign_index
-
     if state.config.signing_key is None:
         raise BadInputError(f"{state.config.path}: [repository] has no signing_key to sign with")
     key = load_key(state.config.signing_key)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from distributor import nagios
 from distributor.cli import (
     BadInputError,
     PPSGroup,
@@ -15,6 +16,9 @@ from distributor.cli import (
     emit_json,
     pass_state,
 )
+from distributor.nagios import NagiosOptions, default_probe
+from distributor.transport.bundle import build_probe_bundle
+from pps.fsutil import atomic_write
 
 
 @cli.command("nagios-config")
@@ -112,17 +116,13 @@ def nagios_config(
       pps nagios-config --publication --bdii ldap://localhost:2170
       pps nagios-config --site-file absent --site UNREACHABLE-SITE
     """
-    from distributor.nagios import NagiosOptions, default_probe, nagios_config
-
     options = NagiosOptions(
         probe=probe or default_probe(), python=python, probe_timeout=probe_timeout,
         interval=interval, contact_group=contact_group, nagios_check_timeout=nagios_check_timeout,
         publication=publication, publication_probe=publication_probe, bdii=bdii,
     )  # fmt: skip
-    text = nagios_config(state.config, state.repo.load(), sites, options, site_file)
+    text = nagios.nagios_config(state.config, state.repo.load(), sites, options, site_file)
     if out:
-        from pps.fsutil import atomic_write
-
         atomic_write(out, text.encode())
         click.echo(f"wrote {out}", err=True)
     else:
@@ -153,8 +153,6 @@ def probe_bundle(out: Path, as_json: bool) -> None:
       ln -s /usr/local/bin/check_preview_client.pyz /usr/local/bin/pps-gip-provider
       ln -s /usr/local/bin/check_preview_client.pyz /usr/local/bin/check_preview_publication
     """
-    from distributor.bundle import build_probe_bundle
-
     bundle = build_probe_bundle(out)
     if as_json:
         emit_json(bundle.to_dict())
@@ -185,7 +183,7 @@ def site_trust(state: State, name: str, yes: bool) -> None:
     Example:
       pps site trust INFN-PISA
     """
-    from distributor.ssh import fingerprint, known_key, scan_host_key, trust
+    from distributor.transport.ssh import fingerprint, known_key, scan_host_key, trust
 
     s = state.config.site(name)
     if s.transport != "ssh" or s.known_hosts is None:
