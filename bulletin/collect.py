@@ -13,6 +13,7 @@ What a site said that is only shown (its error, its unknown tags) is kept as pri
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from pps.glue import (
 )
 from pps.names import PREVIEW_CAPABILITY, check_vo, rte_requirement, version_tag
 from pps.repository import Index, Release
+from pps.rte import parse_rte_name
 from pps.text import is_link_url, printable
 
 MAP_FORMAT = "pps-map/2"
@@ -415,7 +417,7 @@ def build_map(
                     error = printable(str(e))
         if error is not None:
             tags = {}
-        matched, unknown = _match_tags(tags, by_rest)
+        matched, unknown = _match_tags(_with_rte_vos(tags, site_vos[s.name]), by_rest)
         found[s.name] = {k: t for k, t in matched.items() if k[:2] not in embargoed}
         capability = tags.get(PREVIEW_CAPABILITY.casefold())
         infos.append(
@@ -473,6 +475,21 @@ def _read(data: Published, site: str) -> tuple[dict[str, Any], dict[str, str]]:
     return tags, removal
 
 
+def _with_rte_vos(tags: Mapping[str, Any], vos: Sequence[str]) -> Mapping[str, Any]:
+    """*tags*, where an ARC-CE's preview RTE (``ENV/PPS/<COMPONENT>-<VERSION>``) also stands
+    for the site's tag of that version for each of its VOs: an A-REX RTE serves every VO."""
+    out: dict[str, Any] | None = None
+    for folded, tag in tags.items():
+        ref = parse_rte_name(folded) if folded.startswith("env/pps/") else None
+        if ref is None:
+            continue
+        out = dict(tags) if out is None else out
+        rest = f"{ref.component}-{ref.version}".casefold()
+        for vo in vos:
+            out.setdefault(f"vo-{vo}-pps-{rest}".casefold(), tag)
+    return tags if out is None else out
+
+
 def _match_tags(
     tags: Mapping[str, Any],
     releases: Sequence[Release] | Mapping[str, Sequence[Release]],
@@ -490,17 +507,24 @@ def _match_tags(
         i = folded.find("-pps-", 3)
         while i != -1:
             vo = folded[3:i]
-            for r in by_rest.get(folded[i + 5 :], ()) if vo else ():
-                try:
-                    check_vo(vo)
-                except BadInput:
-                    continue
+            for r in by_rest.get(folded[i + 5 :], ()) if vo and _is_vo(vo) else ():
                 matched[(r.component, r.version, vo)] = tag
                 hit = True
             i = folded.find("-pps-", i + 1)
         if not hit:
             unknown.append(tag.tag)
     return matched, unknown
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_vo(vo: str) -> bool:
+    """Whether *vo* is a VO name (cached: a grid has a few VOs, and each site a tag of each
+    version for each)."""
+    try:
+        check_vo(vo)
+    except BadInput:
+        return False
+    return True
 
 
 def _by_rest(releases: Sequence[Release]) -> dict[str, list[Release]]:
@@ -561,9 +585,15 @@ def _version_info(release: Release, ctx: _Context, record: ReleaseRecord | None)
         vos.update(info.vos)
     at_sites: list[SiteState] = []
     live_by_vo: dict[str, list[str]] = {vo: [] for vo in vos}
+    keys = [((c, v, vo), vo) for vo in sorted(vos)]
+    target_of: dict[PartnerClass, bool] = {}
+    #: The detail of a live cell, by its VOs (a few combinations for hundreds of sites).
+    live_detail: dict[tuple[str, ...], str] = {}
     for info in infos:
         partner = partners[info.name]
-        target = targets(release.update_class, partner)
+        target = target_of.get(partner)
+        if target is None:
+            target = target_of[partner] = targets(release.update_class, partner)
         outcome = outcomes.get(info.name)
         if info.error is not None:
             at_sites.append(
@@ -573,18 +603,22 @@ def _version_info(release: Release, ctx: _Context, record: ReleaseRecord | None)
             continue
         live, broken, pending, unverified = [], [], [], []
         removal_dates: list[str] = []
-        for vo in sorted(vos):
-            tag = found[info.name].get((c, v, vo))
+        here = found[info.name]
+        for key, vo in keys:
+            tag = here.get(key)
             if tag is None:
                 continue
-            if tag.live:
+            tag_state = tag.state
+            if tag_state == STATE_VERIFIED:  # (what ``tag.live`` says, without a call)
                 live.append(vo)
                 live_by_vo[vo].append(info.name)
-                if tag.state != STATE_VERIFIED:
-                    unverified.append(vo)
-            elif tag.state == STATE_BROKEN:
+            elif tag_state == STATE_NOT_VERIFIED:
+                live.append(vo)
+                live_by_vo[vo].append(info.name)
+                unverified.append(vo)
+            elif tag_state == STATE_BROKEN:
                 broken.append(vo)
-            elif tag.state == STATE_PENDING_REMOVAL:
+            elif tag_state == STATE_PENDING_REMOVAL:
                 pending.append(vo)
                 date = ctx.removal.get(info.name, {}).get(version_tag(vo, c, v).casefold())
                 if date:
@@ -598,7 +632,10 @@ def _version_info(release: Release, ctx: _Context, record: ReleaseRecord | None)
         elif live and len(unverified) == len(live):
             state, detail = NOT_VERIFIED, f"published for {', '.join(live)}, not verified"
         elif live:
-            state, detail = LIVE, f"live for {', '.join(live)}"
+            state, key_vos = LIVE, tuple(live)
+            detail = live_detail.get(key_vos) or live_detail.setdefault(
+                key_vos, f"live for {', '.join(live)}"
+            )
         elif broken:
             state = BROKEN
             why = printable(outcome.summary) if outcome and outcome.failed else ""
@@ -616,7 +653,8 @@ def _version_info(release: Release, ctx: _Context, record: ReleaseRecord | None)
             if state not in (AWAITING, BROKEN) or not seen:
                 seen = ctx.read_at
         at_sites.append(
-            SiteState(info.name, state, target, tuple(live), tuple(broken), tuple(pending),
+            SiteState(info.name, state, target, tuple(live) if live else (),
+                      tuple(broken) if broken else (), tuple(pending) if pending else (),
                       detail=detail, seen=seen)
         )  # fmt: skip
     uses = []

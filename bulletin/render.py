@@ -25,6 +25,7 @@ into a new directory and swaps it in at once: a reader sees the old site or the 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -33,6 +34,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -91,6 +94,9 @@ def _finalize(value: object) -> object:
     """Every value a template writes: text is made printable (no control character reaches a
     page or the feed, where XML forbids most of them); newlines stay (a job's lines)."""
     if value.__class__ is str and not value.isprintable():
+        # most such text is printable lines (a job's): that one stays as it is, found in C
+        if value.replace("\n", "").isprintable():
+            return value
         return printable(value, multiline=True)
     return value
 
@@ -103,6 +109,9 @@ _env = jinja2.Environment(
     keep_trailing_newline=True,
     trim_blocks=True,
     lstrip_blocks=True,
+    # the templates ship with the package and do not change while a build runs: no stat of
+    # the template file at each of the build's hundreds of pages
+    auto_reload=False,
 )
 _env.tests["web_url"] = is_web_url
 _env.tests["link_url"] = is_link_url
@@ -122,14 +131,22 @@ def slug(name: str) -> str:
 
 
 def version_page(v: VersionInfo) -> str:
-    return f"v/{slug(f'{v.component}-{v.version}')}.html"
+    return version_file(v.component, v.version)
+
+
+def version_file(component: str, version: str) -> str:
+    """The page of *component* *version*, relative to the site's directory."""
+    return f"v/{slug(f'{component}-{version}')}.html"
 
 
 def site_page(name: str) -> str:
     return f"s/{slug(name)}.html"
 
 
+@functools.lru_cache(maxsize=4096)
 def _parse(text: str) -> datetime | None:
+    """An ISO 8601 time as UTC (None when it is none); cached: a build parses the same few
+    times (the read's, the outcomes') once per cell otherwise."""
     text = text.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -161,6 +178,7 @@ def _since(start: str, end: str) -> str:
     return duration((b - a).total_seconds())
 
 
+@functools.lru_cache(maxsize=4096)
 def _short_time(iso: str) -> str:
     moment = _parse(iso) if iso else None
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
@@ -207,29 +225,47 @@ def matrix_cell(s: SiteState, version: str, read_at: str) -> str:
     )
 
 
+#: Rows and cells are written through small caches: a site is in the same state with the
+#: same words for most versions, and a version for most sites (500 x 50 cells, a few hundred
+#: different ones).
+_ROW_CACHE = 1 << 16
+
+
+@functools.lru_cache(maxsize=_ROW_CACHE)
+def _at_site_row(site: str, state: str, detail: str, seen_at: str, root: str) -> str:
+    cls = state.replace(" ", "-")
+    seen = (f'<time datetime="{_e(seen_at)}">{_e(_short_time(seen_at))}</time>'
+            if seen_at else "never")  # fmt: skip
+    return (
+        f'<tr data-state="{state}">\n<th scope="row"><a href="{root}'
+        f'{_e(site_page(site))}">{_e(site)}</a></th>\n'
+        f'<td><span class="state state-{cls}">{state}</span></td>\n'
+        f'<td><span class="lbl">Details: </span>{_e(detail)}</td>\n'
+        f'<td><span class="lbl">Seen: </span>{seen}</td>\n</tr>\n'
+    )
+
+
 def at_site_rows(v: VersionInfo, root: str) -> Markup:
     """The rows of a version page's table of sites."""
-    out = []
-    for s in v.at_sites:
-        cls = s.state.replace(" ", "-")
-        seen = (f'<time datetime="{_e(s.seen)}">{_e(_short_time(s.seen))}</time>'
-                if s.seen else "never")  # fmt: skip
-        out.append(
-            f'<tr data-state="{s.state}">\n<th scope="row"><a href="{root}'
-            f'{_e(site_page(s.site))}">{_e(s.site)}</a></th>\n'
-            f'<td><span class="state state-{cls}">{s.state}</span></td>\n'
-            f'<td><span class="lbl">Details: </span>{_e(s.detail)}</td>\n'
-            f'<td><span class="lbl">Seen: </span>{seen}</td>\n</tr>\n'
-        )
-    return Markup("".join(out))
+    return Markup("".join(_at_site_row(s.site, s.state, s.detail, s.seen, root)
+                          for s in v.at_sites))  # fmt: skip
 
 
 def matrix_rows(vmap: VersionMap, columns: list[VersionInfo]) -> Markup:
     """The body of a component's matrix: a row per site, a cell per version."""
     read_at = vmap.generated_iso
     out = []
+    memo: dict[tuple[Any, ...], str] = {}
     for i, info in enumerate(vmap.sites):
-        cells = "".join(matrix_cell(v.at_sites[i], v.version, read_at) for v in columns)
+        parts = []
+        for v in columns:
+            s = v.at_sites[i]
+            key = (v.version, s.state, s.detail, s.live_vos, s.seen)
+            cell = memo.get(key)
+            if cell is None:
+                cell = memo[key] = matrix_cell(s, v.version, read_at)
+            parts.append(cell)
+        cells = "".join(parts)
         out.append(
             f'<tr>\n<th scope="row"><a href="{_e(site_page(info.name))}">{_e(info.name)}</a>'
             f"</th>\n{cells}\n</tr>\n"
@@ -331,6 +367,18 @@ def _jobs(v: VersionInfo) -> tuple[str, list[tuple[str, str, str]]]:
     return vo, jobs
 
 
+@functools.cache
+def legend_html() -> Markup:
+    """The legend's entries (a ``<div>`` per state), the same on every page: written once."""
+    return Markup(
+        "".join(
+            f'<div><dt><span class="state {_e("state-" + state.replace(" ", "-"))}">{_e(state)}'
+            f"</span></dt><dd>{_e(LEGEND[state])}</dd></div>\n"
+            for state in STATES
+        )
+    )
+
+
 def _common(vmap: VersionMap, root: str) -> dict[str, Any]:
     return {
         "vmap": vmap,
@@ -339,6 +387,7 @@ def _common(vmap: VersionMap, root: str) -> dict[str, Any]:
         "pps_version": pps.__version__,
         "csp": CSP,
         "legend": [(s, LEGEND[s]) for s in STATES],
+        "legend_html": legend_html(),
         "names": {
             "html": HTML_NAME,
             "json": JSON_NAME,
@@ -392,20 +441,27 @@ def render_version(vmap: VersionMap, v: VersionInfo) -> str:
 
 def here_rows(pairs: list[tuple[VersionInfo, SiteState]], root: str, seen: bool) -> Markup:
     """The rows of a site page's table: a version, its state there, why (and when seen)."""
-    out = []
-    for v, s in pairs:
-        cls = s.state.replace(" ", "-")
-        row = (
-            f'<tr><th scope="row"><a href="{root}{_e(version_page(v))}">{_e(v.component)} '
-            f'{_e(v.version)}</a></th><td><span class="state state-{cls}">{s.state}</span></td>'
-            f"<td>{_e(s.detail)}</td>"
-        )
-        if seen:
-            when = (f'<time datetime="{_e(s.seen)}">{_e(_short_time(s.seen))}</time>'
-                    if s.seen else "never")  # fmt: skip
-            row += f"<td>{when}</td>"
-        out.append(row + "</tr>\n")
-    return Markup("".join(out))
+    return Markup("".join(_here_row(v.component, v.version, s.state, s.detail,
+                                    s.seen if seen else None, root)
+                          for v, s in pairs))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=_ROW_CACHE)
+def _here_row(
+    component: str, version: str, state: str, detail: str, seen_at: str | None, root: str
+) -> str:
+    """One row of :func:`here_rows` (*seen_at* None: without the Seen column)."""
+    cls = state.replace(" ", "-")
+    row = (
+        f'<tr><th scope="row"><a href="{root}{_e(version_file(component, version))}">'
+        f'{_e(component)} {_e(version)}</a></th><td><span class="state state-{cls}">{state}'
+        f"</span></td><td>{_e(detail)}</td>"
+    )
+    if seen_at is not None:
+        when = (f'<time datetime="{_e(seen_at)}">{_e(_short_time(seen_at))}</time>'
+                if seen_at else "never")  # fmt: skip
+        row += f"<td>{when}</td>"
+    return row + "</tr>\n"
 
 
 def render_site(vmap: VersionMap, info: SiteInfo, position: int | None = None) -> str:
@@ -518,25 +574,55 @@ def site_files(vmap: VersionMap) -> dict[str, bytes]:
     return files
 
 
+@functools.cache
+def _libc() -> Any:
+    """The C library (None where it cannot be loaded)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    except OSError:
+        return None
+
+
+def _sync_all(fds: list[int], dirs: Iterable[Path]) -> None:
+    """Put the files open as *fds* and the directories *dirs* on disk: one ``syncfs`` of their
+    file system where Linux has it (one journal commit, not one per page: a build writes
+    hundreds of pages), else an ``fdatasync`` of each file and an fsync of each directory."""
+    syncfs = getattr(_libc(), "syncfs", None)
+    if fds and syncfs is not None and syncfs(fds[0]) == 0:
+        return
+    for fd in fds:
+        os.fdatasync(fd)
+    for d in dirs:
+        fsync_dir(d)
+
+
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two directories in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where
     the system cannot."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
         return False
     at_fdcwd, rename_exchange = -100, 2
     rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
     return rc == 0
 
 
-def write_site(vmap: VersionMap, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write the whole bulletin site into *out_dir* at once: built in a new directory beside
-    it, then swapped in, so a reader sees the old site or the new one, never half of one.
-    *out_dir* must be missing, empty, or a bulletin written here before (BadInput otherwise:
-    nothing else is ever replaced).  Returns the paths of ``index.html``, ``map.json`` and
-    ``feed.atom``."""
+#: The files of every site, whatever it holds.
+FIXED_FILES = (HTML_NAME, JSON_NAME, FEED_NAME, SCHEMA_NAME, CSS_NAME, JS_NAME, MARKER)
+
+
+def expected_files(versions: Iterable[tuple[str, str]], sites: Iterable[str]) -> list[str]:
+    """The files a site of these public *versions* (component, version) and *sites* will hold,
+    relative to its directory (what :func:`prepare_site` creates ahead)."""
+    return [
+        *FIXED_FILES,
+        *(version_file(c, v) for c, v in versions),
+        *(site_page(name) for name in sites),
+    ]
+
+
+def _check_out(out_dir: str | os.PathLike[str]) -> Path:
+    """*out_dir* as a Path, if a build may replace it (BadInput otherwise)."""
     out = Path(out_dir)
     if out.exists() or out.is_symlink():
         if not out.is_dir() or out.is_symlink():
@@ -546,30 +632,126 @@ def write_site(vmap: VersionMap, out_dir: str | os.PathLike[str]) -> list[Path]:
                 f"--out {out} holds files that no bulletin build wrote: give a new or an empty "
                 "directory (it is replaced as a whole at each build)"
             )
+    return out
+
+
+#: What :class:`PreparedSite`'s helper process runs: create each file named on its input (one
+#: a line) in its current directory, empty, as :func:`write_site` would (mode 0644 less the
+#: umask); one that cannot be created is left to :func:`write_site`.
+_CREATE_FILES = """
+import os, sys
+for name in sys.stdin.read().split("\\n"):
+    if name:
+        try:
+            os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644))
+        except OSError:
+            pass
+"""
+
+
+class PreparedSite:
+    """The new directory of a build, beside its ``--out``, with the files the site will hold
+    created ahead, empty, by a helper process (:func:`prepare_site`).
+
+    Creating a file is the slow part of writing one (a new inode, a journal entry: hundreds
+    of milliseconds for a site of 500 pages on a busy disk, where writing into a file that
+    exists takes a few), and it waits on the disk, not on the CPU: done while the build reads
+    the sites, it costs the build nothing.  A process, not a thread: a thread would need the
+    interpreter's lock back after each file, taking it from the read each time.  The directory
+    is private (``mkdtemp``) until :func:`write_site` swaps it in; :meth:`discard` removes it
+    when the build stops before."""
+
+    def __init__(self, out: Path, names: Iterable[str]) -> None:
+        self.out = out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+        #: The files asked for ahead (relative names: :func:`slug`'s, no newline in them).
+        self.names = list(dict.fromkeys(n for n in names if "\n" not in n))
+        #: The directories made (relative names, "" the site's own).
+        self.dirs: set[str] = {""}
+        for rel in self.names:
+            parent = rel.rpartition("/")[0]
+            if parent not in self.dirs:
+                (self.path / parent).mkdir(parents=True, exist_ok=True)
+                self.dirs.add(parent)
+        self._proc: subprocess.Popen[bytes] | None = None
+        if not self.names:
+            return
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _CREATE_FILES], cwd=self.path,
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            if self._proc.stdin is not None:
+                with self._proc.stdin as feed:
+                    feed.write("\n".join(self.names).encode("utf-8", "surrogateescape"))
+        except OSError:
+            self.wait()  # no helper: write_site creates the files itself
+
+    def wait(self) -> None:
+        """Until the helper process has created what it could."""
+        if self._proc is not None:
+            self._proc.wait()
+
+    def discard(self) -> None:
+        """Remove the directory, if it was not swapped in."""
+        self.wait()
+        if self.path.exists():
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def prepare_site(out_dir: str | os.PathLike[str], names: Iterable[str]) -> PreparedSite:
+    """Start a build into *out_dir*: checked as :func:`write_site` checks it (BadInput), then
+    a new directory beside it where a helper process creates the files *names* (relative
+    paths, see :func:`expected_files`) while the caller reads the sites.  Give it to
+    :func:`write_site`; :meth:`PreparedSite.discard` it in a ``finally``."""
+    return PreparedSite(_check_out(out_dir), names)
+
+
+def write_site(
+    vmap: VersionMap,
+    out_dir: str | os.PathLike[str],
+    *,
+    prepared: PreparedSite | None = None,
+) -> list[Path]:
+    """Write the whole bulletin site into *out_dir* at once: built in a new directory beside
+    it, then swapped in, so a reader sees the old site or the new one, never half of one.
+    *out_dir* must be missing, empty, or a bulletin written here before (BadInput otherwise:
+    nothing else is ever replaced).  *prepared*: the new directory :func:`prepare_site` made
+    for *out_dir* (its files created ahead); a new one otherwise.  Returns the paths of
+    ``index.html``, ``map.json`` and ``feed.atom``."""
+    out = _check_out(out_dir)
     files = site_files(vmap)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    new = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    if prepared is None or prepared.out != out:
+        prepared = PreparedSite(out, ())
+    new = prepared.path
     try:
+        prepared.wait()
+        made_dirs = prepared.dirs
         # Plain writes into the new directory (no reader sees it before the swap), then one
-        # pass of fsync, so the site the swap puts in place is on disk, whole.
+        # sync, so the site the swap puts in place is on disk, whole.
         fds = []
         try:
             for rel, data in files.items():
-                path = new / rel
-                if not path.parent.is_dir():
-                    path.parent.mkdir(parents=True)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                parent = rel.rpartition("/")[0]
+                if parent not in made_dirs:
+                    (new / parent).mkdir(parents=True, exist_ok=True)
+                    made_dirs.add(parent)
+                try:  # made ahead (empty, by the helper process)?
+                    fd = os.open(new / rel, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW)
+                except FileNotFoundError:
+                    fd = os.open(new / rel, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
                 fds.append(fd)
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-            for fd in fds:
-                os.fdatasync(fd)
+            for rel in set(prepared.names).difference(files):  # made ahead, but no such page
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(new / rel)
+            _sync_all(fds, (new / d for d in made_dirs))
         finally:
             for fd in fds:
                 os.close(fd)
-        for d in {(new / rel).parent for rel in files}:
-            fsync_dir(d)
         os.chmod(new, 0o755)
         if not out.exists():
             os.rename(new, out)
@@ -583,8 +765,7 @@ def write_site(vmap: VersionMap, out_dir: str | os.PathLike[str]) -> list[Path]:
             os.rename(new, out)
             shutil.rmtree(old)
     finally:
-        if new.exists():
-            shutil.rmtree(new, ignore_errors=True)
+        prepared.discard()
     return [out / HTML_NAME, out / JSON_NAME, out / FEED_NAME]
 
 

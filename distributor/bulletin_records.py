@@ -16,6 +16,7 @@ output: :func:`distributor.infosys.read_published`), the index and these records
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,16 +32,17 @@ from bulletin.records import (
     Records,
     ReleaseRecord,
 )
-from distributor.infosys.collect import read_published, settings
+from distributor.infosys.collect import InfosysSettings, read_published, settings
 from distributor.lifecycle.model import FINAL, History
 from distributor.lifecycle.rollout import Rollout
 from distributor.lifecycle.sites import is_live
 from distributor.push.targets import target_sites
-from distributor.store import Outcome, StateStore
+from distributor.store import Outcome, Store
 from pps.inventory import Config
-from pps.repository import Release, Repository
+from pps.repository import Index, Release, Repository
 
 if TYPE_CHECKING:
+    from bulletin.render import PreparedSite
     from distributor.transport.base import Transport
     from pps.inventory import Site
 
@@ -50,7 +52,7 @@ _MOVES = frozenset(
 )
 
 
-def load_records(config: Config, store: StateStore, repo: Repository | None = None) -> Records:
+def load_records(config: Config, store: Store, repo: Repository | None = None) -> Records:
     """Every public release's records, from *store* (see the module's docstring)."""
     repo = repo or Repository(config.repository)
     histories = Rollout(repo, store, config, who="pps bulletin").histories()
@@ -132,7 +134,7 @@ def _adopters(config: Config, rel: Release, history: History) -> tuple[AdopterRe
 
 
 def _outcomes_over_time(
-    store: StateStore,
+    store: Store,
 ) -> dict[tuple[str, str], list[tuple[str, str, bool]]]:
     """Per release, every finished site outcome in the order recorded: (at, site, live)."""
     rows = store.query(
@@ -182,13 +184,41 @@ def build(
 ) -> tuple[list[Path], dict[str, str]]:
     """``pps bulletin build``: read the sites, the index and the records, write the site into
     *out* atomically; returns (the main files written, site errors)."""
-    from bulletin import build_map, write_site
+    from bulletin.render import expected_files, prepare_site
 
     how = settings(config, infosys_url, timeout, max_values)
     repo = Repository(config.repository)
     index = repo.load()
+    # the new site's files are created while the sites are read (see PreparedSite)
+    public = [(r.component, r.version) for r in index.releases if not r.embargo]
+    prepared = prepare_site(out, expected_files(public, [s.name for s in config.sites]))
+    # No cyclic garbage collection while it builds: a build makes millions of objects that
+    # live until it ends (a BDII's entries, the map's cells, the pages), none in a cycle, and
+    # each full collection would walk them all again (a quarter of a 500-site build).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(config, out, index, repo, how, prepared, warn, transport_factory)
+    finally:
+        if collecting:
+            gc.enable()
+        prepared.discard()
+
+
+def _build(
+    config: Config,
+    out: Path,
+    index: Index,
+    repo: Repository,
+    how: InfosysSettings,
+    prepared: PreparedSite,
+    warn: Callable[[str], None] | None,
+    transport_factory: Callable[[Site], Transport] | None,
+) -> tuple[list[Path], dict[str, str]]:
+    from bulletin import build_map, write_site
+
     if config.state_path is not None:
-        with StateStore(config.state_path, readonly=True) as store:
+        with Store(config.state_path, readonly=True) as store:
             records = load_records(config, store, repo)
     else:
         records = Records(source="no state store configured")
@@ -215,4 +245,4 @@ def build(
         records=records,
         source=source,
     )
-    return [Path(p) for p in write_site(vmap, out)], errors
+    return [Path(p) for p in write_site(vmap, out, prepared=prepared)], errors

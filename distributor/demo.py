@@ -1,12 +1,16 @@
 """The embedded demo: a whole preview grid on one machine, no servers.
 
-``pps demo`` builds, under one directory, a repository, six local partner sites of mixed classes
-(each a directory tree with a fake production client and its ``profile.d``), and two releases of
-fake clients; it pushes both through the real code path (transport -> probe -> tags -> GIP
+``pps demo`` builds, under one directory, a repository, eight local partner sites of mixed
+classes and kinds (each a directory tree with a fake production client and its ``profile.d``): six
+gLite sites (tags files), HALO-ARC, an ARC-CE (its probe enables an A-REX RunTimeEnvironment
+through the real ``arcctl``; needs Debian's nordugrid-arc-arcctl), and IRIS-CONDOR, an HTCondor
+node (its probe advertises the preview in a ``config.d`` snippet's ``PPS_RTE``); and two releases
+of fake clients; it pushes both through the real code path (transport -> probe -> tags -> GIP
 provider -> bulletin) and then checks that what happened is what the rules say must happen:
 
-* ``glite-UI 3.2.8-0`` (bc-client) goes to every site and is live everywhere except FJORD-T3,
-  whose production ``profile.d`` points ``GLITE_LOCATION`` at a missing directory, so the
+* ``glite-UI 3.2.8-0`` (bc-client) goes to every site and is live everywhere (at HALO-ARC as the
+  RTE ``ENV/PPS/GLITE-UI-3.2.8-0``, at IRIS-CONDOR in ``PPS_RTE``) except FJORD-T3, whose
+  production ``profile.d`` points ``GLITE_LOCATION`` at a missing directory, so the
   inherited-environment test fails there and the tag is withheld;
 * ``glite-WN 3.3.0-1`` (nbc-client) goes to the silver sites only and is live only at AURORA-LCG2,
   the silver site that has a local configuration hook; BOREAL-T2 waits for its hook (WARNING).
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distributor.infosys.collect import build_bulletin
+from distributor.bulletin_records import build as build_bulletin
 from distributor.lifecycle.model import CLOSED_SUCCESS, ROLLING_OUT
 from distributor.lifecycle.rollout import Rollout
 from distributor.lifecycle.sites import sites_to_tell
@@ -43,7 +47,7 @@ from distributor.push.controller import push_release
 from distributor.push.targets import target_sites
 from distributor.repository.releases import create_release
 from distributor.repository.signing import generate_key, init_repository
-from distributor.store import StateStore
+from distributor.store import Store
 from pps.errors import BadInput
 from pps.inventory import load_config
 from pps.repository import Repository
@@ -60,6 +64,8 @@ class DemoSite:
     broken_profile: bool = False
     #: Components the site committed to roll out early (inventory ``early_adopter``).
     early_adopter: tuple[str, ...] = ()
+    #: What the site runs (inventory ``kind``): glite, arc (an ARC-CE), condor (HTCondor).
+    kind: str = "glite"
 
 
 SITES = (
@@ -75,7 +81,13 @@ SITES = (
     DemoSite("DELTA-HEP", "none", ("dteam",), early_adopter=("glite-UI",)),
     DemoSite("EMBER-CLOUD", "platinum", ("ops", "dteam")),
     DemoSite("FJORD-T3", "none", ("dteam",), broken_profile=True),
+    # no upper-case E in the name: arcctl 6 strips the letters of its runtimedir's path from
+    # RTE names (probes._arc_rte.arc_name), and an 'E' there would hide every ENV/... RTE
+    DemoSite("HALO-ARC", "gold", ("dteam",), kind="arc"),
+    DemoSite("IRIS-CONDOR", "gold", ("dteam", "ops"), kind="condor"),
 )
+#: The ARC-CE's arcctl (Debian's nordugrid-arc-arcctl).
+ARCCTL = "/usr/sbin/arcctl"
 
 UI = ("glite-UI", "3.2.8-0", "bc-client", "revision")
 WN = ("glite-WN", "3.3.0-1", "nbc-client", "minor")
@@ -129,6 +141,33 @@ def _write_site(root: Path, site: DemoSite) -> None:
         """,
     )
     (root / "opt/glite/var/info").mkdir(parents=True, exist_ok=True)
+    if site.kind == "arc":
+        for d in ("etc/arc/rte", "var/spool/arc/jobstatus", "var/spool/arc/sessiondir"):
+            (root / d).mkdir(parents=True, exist_ok=True)
+        _write(
+            root / "etc/arc.conf",
+            f"""\
+            # the A-REX of {site.name} (what its probe reads: [arex] runtimedir, controldir)
+            [common]
+            hostname = ce.{site.name.lower()}.example.org
+
+            [lrms]
+            lrms = fork
+
+            [arex]
+            runtimedir = {root / "etc/arc/rte"}
+            controldir = {root / "var/spool/arc/jobstatus"}
+            sessiondir = {root / "var/spool/arc/sessiondir"}
+
+            [infosys]
+
+            [infosys/cluster]
+
+            [queue:fork]
+            """,
+        )
+    if site.kind == "condor":
+        (root / "etc/condor/config.d").mkdir(parents=True, exist_ok=True)
     if site.hook:
         _write(
             root / "opt/pps/preview/hooks/configure",
@@ -224,11 +263,23 @@ def _write_site_file(root: Path, site: DemoSite, public_key: str, test_user: str
         test_user = "{test_user}"
         """,
     )
+    with (root / "etc/pps/site.toml").open("a") as f:
+        f.write(_publish_lines(root, site))
+
+
+def _publish_lines(root: Path, site: DemoSite) -> str:
+    """Where an ARC-CE's or an HTCondor node's probe publishes (README, Site admins)."""
+    if site.kind == "arc":
+        return f'publish = ["arc-rte"]\narc_conf = "{root / "etc/arc.conf"}"\n'
+    if site.kind == "condor":
+        snippet = root / "etc/condor/config.d/55-pps-rte.conf"
+        return f'publish = ["condor"]\ncondor_config = "{snippet}"\ncondor_reconfig = ""\n'
+    return ""
 
 
 def _write_config(out: Path) -> Path:
     lines = [
-        "# pps demo grid: six local partner sites (see README, Configuration)",
+        "# pps demo grid: eight local partner sites (see README, Configuration)",
         "[repository]",
         'path = "repository"',
         'signing_key = "keys/repository.pem"',
@@ -251,6 +302,8 @@ def _write_config(out: Path) -> Path:
             'info_dir = "/opt/glite/var/info"',
             'profile_d = "/etc/profile.d"',
         ]
+        if s.kind != "glite":
+            lines.append(f'kind = "{s.kind}"')
         if s.early_adopter:
             lines.append("early_adopter = [" + ", ".join(f'"{c}"' for c in s.early_adopter) + "]")
         lines.append("")
@@ -286,7 +339,20 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
     repo = Repository(config.repository)
 
     init_repository(repo, config.signing_key)
-    echo(f"  {len(SITES)} local sites: " + ", ".join(f"{s.name} ({s.partner})" for s in SITES))
+    echo(
+        f"  {len(SITES)} local sites: "
+        + ", ".join(
+            f"{s.name} ({s.partner}{'' if s.kind == 'glite' else ', ' + s.kind})" for s in SITES
+        )
+    )
+    expected_live = EXPECTED_LIVE
+    arc = [s.name for s in SITES if s.kind == "arc"]
+    if not Path(ARCCTL).exists() or "E" in str(out):
+        why = f"{out} has an upper-case E, which arcctl 6 strips from RTE names"
+        if not Path(ARCCTL).exists():
+            why = f"{ARCCTL} is not installed"
+        echo(f"  note: {why}: the ARC-CE {', '.join(arc)} cannot enable its RTE")
+        expected_live = {k: v - set(arc) for k, v in EXPECTED_LIVE.items()}
 
     releases = []
     for (component, version, uclass, rtype), src in ((UI, ui_src), (WN, wn_src)):
@@ -301,7 +367,7 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
 
     if config.state_path is None:
         raise BadInput("the demo's configuration names no state store")
-    with StateStore(config.state_path) as store:
+    with Store(config.state_path) as store:
         for rel in releases:
             sites = target_sites(config, rel)
             echo(f"push {rel.component} {rel.version} -> {len(sites)} site(s)")
@@ -325,7 +391,7 @@ def run_demo(out: Path, echo: Callable[[str], None] = print) -> bool:
             echo(f"  {component} {version}: {', '.join(sorted(live)) or 'nowhere'} ({verdict})")
         return good
 
-    ok = live_now("what is live now (from the sites' published GLUE information):", EXPECTED_LIVE)
+    ok = live_now("what is live now (from the sites' published GLUE information):", expected_live)
     echo("")
     ok = _staged_rollout(config, repo, releases, echo) and ok
     ok = live_now("what is live at the end (glite-UI is in production, its preview retired):",
@@ -368,7 +434,7 @@ def _staged_rollout(config: Any, repo: Repository, releases: list[Any],
     if config.state_path is None:
         raise BadInput("the demo's configuration names no state store")
     echo("the staged rollout (pps release verify / accept / report / close):")
-    with StateStore(config.state_path) as store:
+    with Store(config.state_path) as store:
         rollout = Rollout(repo, store, config, who="pps demo", mails=mail_makers(config, store))
         for rel in releases:
             rollout.record_created(rel)

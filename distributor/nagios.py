@@ -15,6 +15,12 @@ says so (``--site-file present|absent``).  ``_PPS_PUBLICATION`` does the same fo
 symlink of that name to the one-file probe), which checks that the site's verified tags are in
 its BDII.
 
+ARC-CE and HTCondor sites (the inventory's ``kind``): their probe reads where it publishes
+(``publish``, ``arc_conf``, ``condor_config``) from the site's own site file, which has no flags,
+so such a site without one is refused in one line; the host's alias names the kind.  An ARC-CE
+gets no ``pps publication`` service: check_preview_publication compares tags files with the
+BDII, and A-REX publishes an ARC-CE's RTEs itself (``pps infosys check`` compares those).
+
 A push-mode site gets no cleanup service: its incoming areas hold one-release indexes marked as
 subsets, which by design never retire anything (the probe refuses ``--cleanup`` against one).  A
 version ends there when the step that ends its preview (``pps release close``, a rejection,
@@ -68,6 +74,11 @@ PUBLICATION_NAME = "check_preview_publication"
 SITE_FILE_CHOICES = ("look", "present", "absent")
 #: Sites looked at together (network-bound, as in a push).
 LOOK_PARALLEL = 16
+#: How messages and the objects name a kind of site, and the site-file key its probe needs.
+KIND_WORDS = {
+    "arc": ("an ARC-CE site", "ARC-CE", "arc_conf"),
+    "condor": ("an HTCondor site", "HTCondor pool", "condor_config"),
+}
 #: The macros the command lines use (every other word is a value checked on its own).
 _MACROS = frozenset({"$ARG1$", "$ARG2$", "$ARG3$", "$_HOSTPPS_SITE$", "$_HOSTPPS_PUBLICATION$"})
 #: The probes' flags the command lines use (a value is never one: it may not start with '-').
@@ -293,7 +304,9 @@ def _comments(options: NagiosOptions, pull: bool, publication: bool) -> list[str
     if publication:
         out += [
             "# 'pps publication' checks that the site's verified tags are in its BDII",
-            "# (its _PPS_PUBLICATION variable says where the site is).",
+            "# (its _PPS_PUBLICATION variable says where the site is).  ARC-CE sites have no",
+            "# 'pps publication' service: A-REX publishes their RTEs itself, and",
+            "# 'pps infosys check' compares those with the BDII.",
         ]
     return out
 
@@ -378,6 +391,14 @@ def render(
     the inventory's values).  BadInput (one line) for any value outside its grammar."""
     sites = list(sites)
     check_inputs(sites, options, repository_url)
+    for site in sites:
+        if site.kind in KIND_WORDS and site.name not in site_files:
+            what, _, key = KIND_WORDS[site.kind]
+            raise BadInput(
+                f"site {site.name} is {what}: its probe reads 'publish' and the {key} from its "
+                f"site file {site.site_config}: write that file at the site, or give "
+                "--site-file present"
+            )
     publication = publication_probe(options) if options.publication else ""
     contact = options.contact_group or "pps-admins"
     out = [*_comments(options, bool(repository_url), bool(publication)), ""]
@@ -441,7 +462,7 @@ def site_objects(
     host = [
         ("use", "pps-site"),
         ("host_name", site.name),
-        ("alias", f"{site.name} ({site.partner.value} partner)"),
+        ("alias", f"{site.name} ({site.partner.value} partner{_kind_words(site)})"),
         ("address", address),
         ("_PPS_SITE", _words(probe_site_args(site, has_file), f"site {site.name}")),
     ]
@@ -458,13 +479,18 @@ def site_objects(
         checked = [check_command_word(a, f"site {site.name}") for a in args]
         command = "!".join(["pps-check-preview-client", *checked])
         out.append(_service(site, f"pps {rel.component} {rel.version}", command))
-    if publication:
+    if publication and site.kind != "arc":
         out.append(_service(site, "pps publication", "pps-check-preview-publication"))
     if repository_url:
         interval = options.cleanup_interval
         extra = (("check_interval", interval), ("retry_interval", interval))
         out.append(_service(site, "pps cleanup", "pps-check-preview-cleanup", *extra))
     return out
+
+
+def _kind_words(site: Site) -> str:
+    """``", ARC-CE"`` / ``", HTCondor pool"`` for the alias of such a site, else ``""``."""
+    return f", {KIND_WORDS[site.kind][1]}" if site.kind in KIND_WORDS else ""
 
 
 def look_for_site_files(

@@ -203,8 +203,8 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 
-class StateStore:
-    """Open with ``StateStore(path)``; one connection, safe to share between a push's threads
+class Store:
+    """Open with ``Store(path)``; one connection, safe to share between a push's threads
     for the short writes it makes (each in its own transaction).  ``readonly=True`` writes
     nothing, ever (see the module's docstring)."""
 
@@ -280,7 +280,7 @@ class StateStore:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
-    def __enter__(self) -> StateStore:
+    def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -32,6 +32,18 @@ from pps.errors import BadInput, IntegrityError, NotFound, PPSError
 from pps.record import Record
 from pps.repository import Release
 from probes._fetch import Source, open_source
+from probes._records import (
+    AWAITING_CONFIGURATION,
+    BROKEN,
+    RETIRED,
+    UNTESTED,
+    VERIFIED,
+    LocalTestResult,
+    VersionRecord,
+    read_record,
+    utc_now,
+    write_record,
+)
 from probes._run import (
     INCOMPLETE,
     INCOMPLETE_LIMIT,
@@ -46,18 +58,6 @@ from probes._run import (
     prepare,
 )
 from probes._safefs import UnsafePath
-from probes._state import (
-    AWAITING_CONFIGURATION,
-    BROKEN,
-    RETIRED,
-    UNTESTED,
-    VERIFIED,
-    LocalTestResult,
-    StateRecord,
-    read_state,
-    utc_now,
-    write_state,
-)
 from probes._tree import ensure_env_script, load_manifest, read_marker
 from probes._trust import TrustError
 
@@ -94,7 +94,7 @@ def converge(req: Request) -> Outcome:
     layout = run.layout
     state_file = layout.state_file(req.component, req.version)
     try:
-        previous = read_state(state_file)
+        previous = read_record(state_file)
     except BadInput as e:
         _log.info("ignoring an unreadable state record: %s", e)
         previous = None
@@ -161,7 +161,7 @@ def decide(was_verified: bool, incomplete_runs: int, failed: bool, timed_out: bo
 
 
 def _install_and_test(
-    run: Run, source: Source, release: Release, previous: StateRecord | None
+    run: Run, source: Source, release: Release, previous: VersionRecord | None
 ) -> Outcome:
     """Install *release* unless its tree is current, then test it and tag it."""
     state_file = run.layout.state_file(release.component, release.version)
@@ -172,7 +172,7 @@ def _install_and_test(
         previous = previous.replace(
             sha256=release.sha256, status=UNTESTED, tests=(), last_verified=None, incomplete_runs=0
         )
-        write_state(state_file, previous)
+        write_record(state_file, previous)
     placed = _place_tree(run, source, release, previous)
     if isinstance(placed, Outcome):
         return placed
@@ -183,14 +183,14 @@ class _Placed(Record):
     """The tree of a release, in place: its manifest, its record, whether it is new."""
 
     manifest: Any
-    record: StateRecord | None
+    record: VersionRecord | None
     installed_at: Any
     installed_now: bool
     current: bool
 
 
 def _place_tree(
-    run: Run, source: Source, release: Release, previous: StateRecord | None
+    run: Run, source: Source, release: Release, previous: VersionRecord | None
 ) -> _Placed | Outcome:
     """The release's tree: the one there when it came from the same tarball, else a new one
     installed (the Outcome of a release awaiting the site's configuration hook)."""
@@ -214,7 +214,7 @@ def _place_tree(
 
     def record_tree(ident: str, hook: LocalTestResult | None) -> None:
         base = previous or _blank(release, UNTESTED)
-        write_state(
+        write_record(
             state_file,
             base.replace(
                 sha256=release.sha256,
@@ -242,7 +242,7 @@ def _place_tree(
     )
     if isinstance(result, _install.AwaitingConfiguration):
         base = previous or _blank(release, AWAITING_CONFIGURATION)
-        write_state(
+        write_record(
             state_file,
             base.replace(
                 status=AWAITING_CONFIGURATION,
@@ -253,7 +253,7 @@ def _place_tree(
         run.withdraw(release.component, release.version, run.every_vo(previous))
         return run.outcome(AWAITING_CONFIGURATION, release, result.message)
     # what record_tree wrote
-    return _Placed(result.manifest, read_state(state_file), result.installed_at, True, False)
+    return _Placed(result.manifest, read_record(state_file), result.installed_at, True, False)
 
 
 def _test_and_tag(run: Run, release: Release, placed: _Placed) -> Outcome:
@@ -279,7 +279,7 @@ def _test_and_tag(run: Run, release: Release, placed: _Placed) -> Outcome:
         install_dir=str(tree),
     )
     if record != before:  # only then: the steady state writes the record once, at the end
-        write_state(state_file, record)
+        write_record(state_file, record)
 
     from probes._localtests import Unreachable, run_local_tests, test_account
 
@@ -302,7 +302,7 @@ def _test_and_tag(run: Run, release: Release, placed: _Placed) -> Outcome:
         )
     except Unreachable as e:
         run.withdraw(release.component, release.version, run.every_vo(record))
-        write_state(state_file, record.replace(status=UNTESTED))
+        write_record(state_file, record.replace(status=UNTESTED))
         return run.outcome(REFUSED, release, f"{e}; tag withdrawn")
     failed = any(not t.ok and not t.timed_out for t in tests)
     timed_out = any(t.timed_out for t in tests)
@@ -314,7 +314,7 @@ def _test_and_tag(run: Run, release: Release, placed: _Placed) -> Outcome:
         incomplete_runs=decision.incomplete_runs,
         last_verified=utc_now() if decision.tag == "publish" else record.last_verified,
     )
-    write_state(state_file, record)
+    write_record(state_file, record)
     if decision.tag == "publish":
         run.publish(release)
         if req.site_vos is not None:
@@ -334,7 +334,7 @@ def _test_and_tag(run: Run, release: Release, placed: _Placed) -> Outcome:
 
 def _tests_or_interrupted(
     run: Run,
-    record: StateRecord,
+    record: VersionRecord,
     state_file: Path,
     so_far: list[LocalTestResult],
     tests: Callable[[], Any],
@@ -353,14 +353,14 @@ def _tests_or_interrupted(
             run.withdraw(record.component, record.version, run.every_vo(record))
         status = record.status if incomplete < INCOMPLETE_LIMIT else UNTESTED
         done = tuple(so_far) or record.tests
-        write_state(
+        write_record(
             state_file, record.replace(incomplete_runs=incomplete, status=status, tests=done)
         )
         raise
 
 
-def _blank(release: Release, status: str) -> StateRecord:
-    return StateRecord(release.component, release.version, release.sha256, status)
+def _blank(release: Release, status: str) -> VersionRecord:
+    return VersionRecord(release.component, release.version, release.sha256, status)
 
 
 def _limits(req: Request) -> Any:
@@ -370,17 +370,17 @@ def _limits(req: Request) -> Any:
 
 
 def _record_hook(
-    run: Run, release: Release, previous: StateRecord | None, hook: LocalTestResult
+    run: Run, release: Release, previous: VersionRecord | None, hook: LocalTestResult
 ) -> None:
     """Keep a failed configuration hook's run (its output above all) in the version's state
     record: what was there stays there (nothing was installed), the hook's run is new."""
     state_file = run.layout.state_file(release.component, release.version)
     try:
-        current = read_state(state_file)  # a new tarball's withdrawal may have rewritten it
+        current = read_record(state_file)  # a new tarball's withdrawal may have rewritten it
     except BadInput:
         current = previous
     base = current or _blank(release, AWAITING_CONFIGURATION)
-    write_state(state_file, base.replace(hook=hook, vos=run.kept_vos(current)))
+    write_record(state_file, base.replace(hook=hook, vos=run.kept_vos(current)))
 
 
 def _skipped(run: Run) -> Outcome:
@@ -390,7 +390,7 @@ def _skipped(run: Run) -> Outcome:
     key = f"{req.component} {req.version}"
     state_file = run.layout.state_file(req.component, req.version)
     try:
-        record = read_state(state_file)
+        record = read_record(state_file)
     except BadInput as e:
         _log.info("ignoring an unreadable state record: %s", e)
         record = None
@@ -402,7 +402,7 @@ def _skipped(run: Run) -> Outcome:
     return run.outcome(RETIRED, None, said)
 
 
-def _retired(run: Run, record: StateRecord | None, why: str, release: Release | None) -> Outcome:
+def _retired(run: Run, record: VersionRecord | None, why: str, release: Release | None) -> Outcome:
     from probes._retire import retire
 
     return retire(run, record, why, release)

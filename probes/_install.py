@@ -38,8 +38,8 @@ from probes._extract import (
 )
 from probes._fetch import Source
 from probes._process import run_bounded
+from probes._records import LocalTestResult, utc_now
 from probes._site import SiteLayout, remove_tree
-from probes._state import LocalTestResult, utc_now
 from probes._tree import (
     ensure_env_script,
     load_manifest,

@@ -19,8 +19,8 @@ from pathlib import Path
 from pps.errors import BadInput, PPSError
 from pps.manifest import Manifest
 from probes._process import TAIL_CHARS, Finished, run_bounded
+from probes._records import LocalTestResult
 from probes._site import remove_tree
-from probes._state import LocalTestResult
 from probes._tree import ENV_SCRIPT, shell_quote
 
 _log = logging.getLogger("nagiosplugin." + __name__)

@@ -11,8 +11,8 @@ import time
 from pps.errors import BadInput
 from pps.names import check_vo, parse_version_tag, version_tag
 from probes._bdii import Published
+from probes._records import VERIFIED, VersionRecord, iter_record_files, read_record
 from probes._site import SiteLayout
-from probes._state import VERIFIED, StateRecord, iter_state_files, read_state
 from probes._tagsfile import parse_tags, tags_files_of
 
 TYPE_CHECKING = False
@@ -68,10 +68,10 @@ class SiteView:
 
 def read_site(preview_root: str, info_dir: str, subcluster: str, now: float) -> SiteView:
     view = SiteView()
-    records: list[StateRecord] = []
-    for path in iter_state_files(SiteLayout(preview_root).state_dir):
+    records: list[VersionRecord] = []
+    for path in iter_record_files(SiteLayout(preview_root).state_dir):
         try:
-            record = read_state(path)
+            record = read_record(path)
         except (BadInput, OSError) as e:
             view.notes.append(f"cannot read the state record {path}: {e}")
             continue

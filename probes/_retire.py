@@ -19,9 +19,16 @@ from pps.errors import BadInput
 from pps.record import Record
 from pps.repository import INDEX_NAME, Release
 from probes._fetch import open_source
+from probes._records import (
+    RETIRED,
+    VersionRecord,
+    iter_record_files,
+    read_record,
+    utc_now,
+    write_record,
+)
 from probes._run import Outcome, Request, Run, lexists, owns, prepare
 from probes._site import remove_tree
-from probes._state import RETIRED, StateRecord, iter_state_files, read_state, utc_now, write_state
 
 _log = logging.getLogger("nagiosplugin." + __name__)
 
@@ -93,7 +100,7 @@ def _uses(base: str, root: str) -> bool:
     return False
 
 
-def retire(run: Run, record: StateRecord | None, why: str, release: Release | None) -> Outcome:
+def retire(run: Run, record: VersionRecord | None, why: str, release: Release | None) -> Outcome:
     """Withdraw the tags of a version that is no longer a preview; remove its tree after the
     grace period, when nothing uses it."""
     req = run.req
@@ -107,7 +114,7 @@ def retire(run: Run, record: StateRecord | None, why: str, release: Release | No
     return run.outcome(RETIRED, release, message)
 
 
-def retire_record(run: Run, record: StateRecord, why: str, *, headline: str = "") -> str:
+def retire_record(run: Run, record: VersionRecord, why: str, *, headline: str = "") -> str:
     """Retire the version of *record*; one sentence saying what became of it (beginning with
     *headline*, by default "... is not a preview any more")."""
     req, layout = run.req, run.layout
@@ -116,7 +123,7 @@ def retire_record(run: Run, record: StateRecord, why: str, *, headline: str = ""
     state_file = layout.state_file(record.component, record.version)
     if record.status != RETIRED:
         record = record.replace(status=RETIRED, retired_at=utc_now())
-        write_state(state_file, record)
+        write_record(state_file, record)
     tree = layout.install_dir(record.component, record.version)
     said = f"{headline or f'{key} is not a preview any more'} ({why}): tags withdrawn"
     cache = layout.cache_dir / f"{record.component}-{record.version}.tar.gz"
@@ -170,9 +177,9 @@ def cleanup(req: Request) -> CleanupOutcome:
     stages = {(r.component, r.version): "withdrawn" if r.withdrawn else r.stage
               for r in index.releases}  # fmt: skip
     said, kept = [], 0
-    for path in iter_state_files(run.layout.state_dir):
+    for path in iter_record_files(run.layout.state_dir):
         try:
-            record = read_state(path)
+            record = read_record(path)
         except BadInput as e:
             run.notes.append(f"skipped {path}: {e}")
             continue

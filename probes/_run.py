@@ -27,8 +27,8 @@ from pps.record import Record
 from pps.repository import INDEX_NAME, SIGNATURE_NAME, Index, Release
 from probes import _orphans, _tagsfile
 from probes._fetch import MAX_INDEX_BYTES, MAX_SIGNATURE_BYTES, FileMissing, Source
+from probes._records import LocalTestResult, VersionRecord
 from probes._site import SiteLayout, clean_stale
-from probes._state import LocalTestResult, StateRecord
 from probes._tree import owns_tree
 from probes._trust import TrustError, TrustStore
 
@@ -236,13 +236,13 @@ class Run:
                 or self.changed
             )
 
-    def every_vo(self, record: StateRecord | None) -> tuple[str, ...]:
+    def every_vo(self, record: VersionRecord | None) -> tuple[str, ...]:
         vos = list(self.req.vos) + list(self.req.site_vos or ())
         if record is not None:
             vos += list(record.vos)
         return tuple(dict.fromkeys(vos))
 
-    def kept_vos(self, record: StateRecord | None) -> tuple[str, ...]:
+    def kept_vos(self, record: VersionRecord | None) -> tuple[str, ...]:
         """The VOs a record keeps: its own minus those the site file dropped, plus this run's."""
         old = list(record.vos) if record else []
         if self.req.site_vos is not None:
@@ -317,7 +317,7 @@ def lexists(path: Path) -> bool:
     return True
 
 
-def owns(tree: Path, record: StateRecord | None) -> bool:
+def owns(tree: Path, record: VersionRecord | None) -> bool:
     return owns_tree(tree, record.tree) if record is not None else False
 
 

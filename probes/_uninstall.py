@@ -19,10 +19,10 @@ from pps.errors import BadInput, PPSError
 from pps.names import PREVIEW_CAPABILITY
 from probes import _tagsfile
 from probes._install import COMPONENT_MARKER
+from probes._records import RETIRED, iter_record_files, read_record, utc_now, write_record
 from probes._retire import users_of
 from probes._run import Outcome, Request, Run, lexists, owns, prepare
 from probes._site import remove_tree
-from probes._state import RETIRED, iter_state_files, read_state, utc_now, write_state
 
 #: Status of an uninstall's outcome (reported like a retirement: OK, or WARNING with notes).
 UNINSTALLED = RETIRED
@@ -60,9 +60,9 @@ def uninstall(req: Request) -> Outcome:
             run.notes.append(f"left what the publishers announce alone: {e}")
     removed: list[str] = []
     kept = False
-    for path in iter_state_files(layout.state_dir):
+    for path in iter_record_files(layout.state_dir):
         try:
-            record = read_state(path)
+            record = read_record(path)
         except BadInput as e:
             run.notes.append(f"left {path} alone: {e}")
             kept = True
@@ -80,7 +80,7 @@ def uninstall(req: Request) -> Outcome:
             users = users_of(tree)
             if users:
                 if record.status != RETIRED:
-                    write_state(path, record.replace(status=RETIRED, retired_at=utc_now()))
+                    write_record(path, record.replace(status=RETIRED, retired_at=utc_now()))
                 run.notes.append(
                     f"{tree} stays while in use by {', '.join(users[:3])}: run --uninstall "
                     "again once it is free"

@@ -32,11 +32,11 @@ from pps.errors import BadInput, PPSError
 from probes import _options
 from probes._converge import converge
 from probes._options import Interrupted, PerfdataContext
+from probes._records import AWAITING_CONFIGURATION, BROKEN, RETIRED, VERIFIED
 from probes._run import INCOMPLETE, INCOMPLETE_LIMIT, REFUSED, Outcome, Request, os_error_line
 from probes._safefs import locked_path
 from probes._settings import OPTIONS, build_request, help_text
 from probes._site import SiteLayout
-from probes._state import AWAITING_CONFIGURATION, BROKEN, RETIRED, VERIFIED
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

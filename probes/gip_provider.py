@@ -58,9 +58,9 @@ from pps.glue import (
     write_site_ldif,
 )
 from pps.names import check_site_name, check_subcluster, parse_version_tag, version_tag
+from probes._records import BROKEN, RETIRED, VERIFIED, VersionRecord, iter_record_files, read_record
 from probes._site import SiteLayout
 from probes._siteconfig import DEFAULT_PATH, DEFAULTS, read_site_file
-from probes._state import BROKEN, RETIRED, VERIFIED, StateRecord, iter_state_files, read_state
 from probes._tagsfile import parse_tags, tags_files_of
 
 TYPE_CHECKING = False
@@ -77,12 +77,12 @@ def _warn(message: str) -> None:
     print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
-def state_records(preview_root: Path) -> list[StateRecord]:
+def state_records(preview_root: Path) -> list[VersionRecord]:
     """Every readable state record under *preview_root* (unreadable ones are skipped, said)."""
     records = []
-    for path in iter_state_files(SiteLayout(preview_root).state_dir):
+    for path in iter_record_files(SiteLayout(preview_root).state_dir):
         try:
-            record = read_state(path)
+            record = read_record(path)
         except (BadInput, OSError) as e:
             _warn(f"skipping {path}: {e}")
             continue
@@ -91,7 +91,7 @@ def state_records(preview_root: Path) -> list[StateRecord]:
     return records
 
 
-def _removal_date(record: StateRecord, retire_grace: int) -> str:
+def _removal_date(record: VersionRecord, retire_grace: int) -> str:
     """When a retired version's tree goes: its retirement plus the grace period."""
     if not record.retired_at or not is_utc_timestamp(record.retired_at):
         return ""
@@ -104,7 +104,7 @@ def _removal_date(record: StateRecord, retire_grace: int) -> str:
 def site_tags(
     info_dir: Path,
     subcluster: str,
-    records: Sequence[StateRecord],
+    records: Sequence[VersionRecord],
     retire_grace: int = DEFAULTS["retire_grace"],
     *,
     advertised: Sequence[str] = (),
@@ -120,7 +120,7 @@ def site_tags(
     installedverified, broken -> installedbroken, retired -> pendingremoval, anything else (tests
     that could not complete, the tag kept one more run) -> installednotverified.  Tags without a
     record (capability tags, tags pps did not write) are installedverified."""
-    by_tag: dict[str, tuple[str, StateRecord]] = {}
+    by_tag: dict[str, tuple[str, VersionRecord]] = {}
     for r in records:
         for vo in r.vos:
             try:
@@ -129,7 +129,7 @@ def site_tags(
                 continue
             by_tag[tag.casefold()] = (tag, r)
 
-    def published(tag: str, record: StateRecord | None, version: str) -> PublishedTag:
+    def published(tag: str, record: VersionRecord | None, version: str) -> PublishedTag:
         if record is None:
             return PublishedTag(tag, STATE_VERIFIED, version)
         state = {VERIFIED: STATE_VERIFIED, BROKEN: STATE_BROKEN, RETIRED: STATE_PENDING_REMOVAL}

@@ -22,7 +22,7 @@ from pps.glue import (
     parse_ldif,
     published_tags,
 )
-from probes._state import StateRecord, write_state
+from probes._records import VersionRecord, write_record
 from probes._tagsfile import add_tags, remove_tags
 from tests import bdii_helpers
 from tests.bdii_helpers import (
@@ -68,9 +68,9 @@ def site(tmp_path: Path) -> Path:
         ("glite-WN", "3.2.1-0", "broken"),
         ("glite-UI", "3.2.7-0", "retired"),
     ):
-        write_state(
+        write_record(
             state / component / f"{version}.json",
-            StateRecord(
+            VersionRecord(
                 component,
                 version,
                 "a" * 64,

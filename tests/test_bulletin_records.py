@@ -83,7 +83,10 @@ def test_the_awaiting_site_says_what_it_must_do(grid: Path, tmp_path: Path) -> N
     assert "awaiting local configuration</span></td><td>create executable " in page
     # glite-UI's preview ended: every site was told to retire it, and says so
     ui = data["components"]["glite-UI"]["3.2.8-0"]["cells"]
-    assert {c["state"] for c in ui.values()} == {"pending removal"}
+    assert {c["state"] for s, c in ui.items() if s != "HALO-ARC"} == {"pending removal"}
+    # the ARC-CE disabled its RTE and removed the script: A-REX publishes it nowhere
+    assert ui["HALO-ARC"] == {**ui["HALO-ARC"], "state": "not installed",
+                              "detail": "retired: the site was told the preview ended"}  # fmt: skip
 
 
 def test_the_version_page_shows_adopters_reports_clocks_and_the_close(

@@ -138,7 +138,7 @@ def test_a_tarball_that_no_longer_matches_the_index_is_not_pushed(grid):
 def test_a_surprise_at_one_site_becomes_its_outcome_and_the_push_goes_on(grid):
     from distributor.push.controller import push_release
     from distributor.push.targets import target_sites
-    from distributor.store import StateStore
+    from distributor.store import Store
     from distributor.transport import open_transport
     from pps.inventory import load_config
     from pps.repository import Repository
@@ -153,7 +153,7 @@ def test_a_surprise_at_one_site_becomes_its_outcome_and_the_push_goes_on(grid):
             raise RuntimeError("disk on fire")
         return open_transport(site)
 
-    with StateStore(config.state_path) as store:
+    with Store(config.state_path) as store:
         report = push_release(repo, release, target_sites(config, release), store,
                               transport_factory=factory)  # fmt: skip
     states = {o.site: (o.state, o.summary) for o in report.outcomes}

@@ -19,11 +19,11 @@ def test_demo_builds_the_grid_and_the_bulletin_as_the_rules_say(tmp_path):
     run = _demo(out)
     assert run.returncode == 0, run.stdout + run.stderr
     # glite-UI was live at every site but FJORD-T3 once pushed ...
-    assert ("  glite-UI 3.2.8-0: AURORA-LCG2, BOREAL-T2, CORAL-GRID, DELTA-HEP, EMBER-CLOUD "
-            "(as expected)\n") in run.stdout  # fmt: skip
+    assert ("  glite-UI 3.2.8-0: AURORA-LCG2, BOREAL-T2, CORAL-GRID, DELTA-HEP, EMBER-CLOUD, "
+            "HALO-ARC, IRIS-CONDOR (as expected)\n") in run.stdout  # fmt: skip
     # ... then moved through its staged rollout to production, and every site retired it
     assert "    close success                    -> closed-success\n" in run.stdout
-    assert "    told 6/6 site(s) to retire it\n" in run.stdout
+    assert "    told 8/8 site(s) to retire it\n" in run.stdout
     assert (out / "repository/production/glite-UI/3.2.8-0/glite-UI-3.2.8-0.tar.gz").is_file()
     data = json.loads((out / "bulletin/map.json").read_text())  # written last: the truth now
     ui = data["components"]["glite-UI"]["3.2.8-0"]

@@ -22,8 +22,8 @@ from pps.glue import (
     parse_ldif,
     published_tags,
 )
+from probes._records import LocalTestResult, VersionRecord, write_record
 from probes._siteconfig import GLUE_KEYS, SiteConfigError, check_values
-from probes._state import LocalTestResult, StateRecord, write_state
 from probes._tagsfile import add_tags, legacy_tags_file
 from probes.gip_provider import main
 from tests.bdii_helpers import gip_command
@@ -45,9 +45,9 @@ def provider_args(tmp_path: Path, *extra: str) -> list[str]:
 
 def record(tmp_path: Path, version: str, status: str, vos: tuple[str, ...], **fields: str) -> None:
     test = LocalTestResult("runs", status == "verified", 0 if status == "verified" else 1, 0.1)
-    write_state(
+    write_record(
         tmp_path / "preview" / ".pps" / "state" / "glite-UI" / f"{version}.json",
-        StateRecord("glite-UI", version, SHA, status, vos=vos, tests=(test,), **fields),
+        VersionRecord("glite-UI", version, SHA, status, vos=vos, tests=(test,), **fields),
     )
 
 

@@ -275,6 +275,8 @@ LAZY_MODULES = {
     "(test_a_command_loads_the_module_that_defines_it_and_no_other)",
     "distributor/infosys/collect.py": "the same: a read of the BDII alone loads neither the "
     "transports nor the repository's code",
+    "distributor/cli/bulletin.py": "'pps bulletin build --help' and 'pps jdl' load neither the "
+    "bulletin (jinja2, the lifecycle: 0.12 s against 0.04 s for --help) nor the demo's pipeline",
 }
 
 

@@ -168,14 +168,14 @@ def test_a_release_closed_without_telling_the_sites_is_shown_not_told_and_a_push
     """What pps did before (and what a program using the library may still do): the close
     landed, no site was told.  A plain push must not answer 'already OK'."""
     from distributor.lifecycle.rollout import Rollout
-    from distributor.store import StateStore
+    from distributor.store import Store
     from pps.inventory import load_config
     from pps.repository import Repository
 
     _rolling_out(grid, ("ALPHA", "BRAVO"))
     config = load_config(grid.config)
     assert config.state_path is not None
-    with StateStore(config.state_path) as store:
+    with Store(config.state_path) as store:
         Rollout(Repository(config.repository), store, config).close(
             "tool", "1.0", outcome="warning", summary="fine")  # fmt: skip
     assert _has_tag(grid, "ALPHA")
@@ -573,14 +573,14 @@ def test_a_refused_accept_shows_what_the_site_said_on_one_printable_line(
     """The refusal quotes the site's last status line, which is the site's text: whatever it
     holds, the error stays one line of printable characters."""
     from distributor.lifecycle.rollout import Rollout
-    from distributor.store import Outcome, StateStore
+    from distributor.store import Outcome, Store
     from pps.errors import BadInput
     from pps.inventory import load_config
     from pps.repository import Repository
 
     config = load_config(_verified.config)
     assert config.state_path is not None
-    with StateStore(config.state_path) as store:
+    with Store(config.state_path) as store:
         with store.push("tool", "1.0") as push_id:
             store.record(push_id, Outcome("ALPHA", "tool", "1.0", state, summary, 0.1))
         with pytest.raises(BadInput) as refused:

@@ -10,8 +10,8 @@ from probes._bdii import Published
 from probes._converge import Decision, carried_over, decide
 from probes._extract import UnsafeArchive, _Member, allowed_path
 from probes._pubcheck_verdict import Expected, SiteView, Unverified, judge
+from probes._records import BROKEN, UNTESTED, VERIFIED
 from probes._run import INCOMPLETE, INCOMPLETE_LIMIT
-from probes._state import BROKEN, UNTESTED, VERIFIED
 
 assert INCOMPLETE_LIMIT == 2  # the tables below spell the limit out
 

@@ -494,7 +494,7 @@ def test_a_local_probe_that_ignores_term_is_killed_after_a_grace(
 def test_a_misbehaving_local_site_fails_alone(grid: Grid, tmp_path: Path) -> None:
     from distributor.push.controller import push_release
     from distributor.push.targets import target_sites
-    from distributor.store import StateStore
+    from distributor.store import Store
     from pps.inventory import load_config
     from pps.repository import Repository
 
@@ -510,7 +510,7 @@ def test_a_misbehaving_local_site_fails_alone(grid: Grid, tmp_path: Path) -> Non
         return _HostileLocal(site, flood) if site.name == "ALPHA" else LocalTransport(site)
 
     assert config.state_path is not None
-    with StateStore(config.state_path) as store:
+    with Store(config.state_path) as store:
         report = push_release(repo, release, target_sites(config, release), store,
                               transport_factory=factory, timeout=60)  # fmt: skip
     states = {o.site: (o.state, o.summary) for o in report.outcomes}

@@ -308,10 +308,10 @@ def test_a_sites_error_and_stray_tags_land_on_the_bulletin_as_printable_text(
 def test_the_store_keeps_any_site_text_as_printable_text(
     tmp_path_factory: pytest.TempPathFactory, summary: str, output: str
 ) -> None:
-    from distributor.store import Outcome, StateStore
+    from distributor.store import Outcome, Store
 
     path = tmp_path_factory.mktemp("store") / "state.sqlite"
-    with StateStore(path) as store:
+    with Store(path) as store:
         with store.push("tool", "1.0") as push_id:
             returned = store.record(
                 push_id, Outcome("EVIL", "tool", "1.0", "CRITICAL", summary, 1.0, output=output)

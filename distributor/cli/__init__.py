@@ -100,7 +100,7 @@ class TestOption(click.ParamType):
             self.fail(str(e), param, ctx)
 
 
-class State:
+class CliContext:
     """``ctx.obj``: the config, loaded on first use."""
 
     def __init__(self, config_path: str, explicit: bool = True) -> None:
@@ -135,13 +135,13 @@ class State:
         """The state store; opened read-only (nothing written, no file created) for the
         commands that only read and for every ``--dry-run`` (*readonly* None: decided from the
         command being run, :data:`READ_ONLY_COMMANDS`)."""
-        from distributor.store import StateStore
+        from distributor.store import Store
 
         if self.config.state_path is None:
             raise BadInputError(f"{self.config_path}: no state store configured")
         if readonly is None:
             readonly = _read_only_invocation()
-        return StateStore(self.config.state_path, readonly=readonly)
+        return Store(self.config.state_path, readonly=readonly)
 
 
 #: The commands that only read the state store (``pps release list`` is ``"release list"``);
@@ -166,7 +166,7 @@ def _read_only_invocation() -> bool:
     return " ".join(reversed(names)) in READ_ONLY_COMMANDS
 
 
-pass_state = click.make_pass_decorator(State)
+pass_context = click.make_pass_decorator(CliContext)
 
 
 def emit_json(data: Any) -> None:
@@ -194,7 +194,7 @@ def cli(ctx: click.Context, config_path: str) -> None:
     the live version map; 'pps jdl' prints the JDL that selects a version.  Try 'pps demo'.
     """
     source = ctx.get_parameter_source("config_path")
-    ctx.obj = State(config_path, explicit=source is not click.core.ParameterSource.DEFAULT)
+    ctx.obj = CliContext(config_path, explicit=source is not click.core.ParameterSource.DEFAULT)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:

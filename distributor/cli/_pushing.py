@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from distributor.cli import (
-    State,
+    CliContext,
     emit_json,
     table,
 )
@@ -79,7 +79,7 @@ def stop_on_signals(stop: Any) -> None:
         signal.signal(sig, handler)
 
 
-def run_push(state: State, rel: Any, sites: list[Any], store: Any, **how: Any) -> Any:
+def run_push(state: CliContext, rel: Any, sites: list[Any], store: Any, **how: Any) -> Any:
     """A push of *rel* to *sites* (``push_release`` with *how*) with its progress on stderr and
     Ctrl-C stopping it; its report."""
     stop = Stop()
@@ -93,7 +93,7 @@ def run_push(state: State, rel: Any, sites: list[Any], store: Any, **how: Any) -
     return report
 
 
-def retire_at_sites(state: State, store: Any, rel: Any, sites: list[Any], *, as_json: bool,
+def retire_at_sites(state: CliContext, store: Any, rel: Any, sites: list[Any], *, as_json: bool,
                     show: bool = True, parallel: int = 16, timeout: float = 120.0,
                     probe_extra: tuple[str, ...] = ()) -> Any:  # fmt: skip
     """Tell *sites* that *rel* left preview (a push of its one-release index saying so, which

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from distributor.cli import (
-    State,
+    CliContext,
 )
 from distributor.lifecycle.rollout import Rollout
 from distributor.notify.compose import mail_makers
@@ -18,7 +18,7 @@ from distributor.notify.queue import HELD, queue
 from distributor.notify.smtp import send_queued
 
 
-def rollout_of(state: State, store: Any) -> Any:
+def rollout_of(state: CliContext, store: Any) -> Any:
     return Rollout(state.repo, store, state.config, mails=mail_makers(state.config, store))
 
 
@@ -33,7 +33,7 @@ def print_mail(mails: list[Any]) -> None:
         click.echo("--- end of mail")
 
 
-def send_mail(state: State, store: Any, ids: list[int], *, err: bool = False) -> None:
+def send_mail(state: CliContext, store: Any, ids: list[int], *, err: bool = False) -> None:
     """Send the mails a step queued; say what went and what waits (the step has landed), on
     stderr with *err* (the step printed JSON)."""
     held = [m for m in queue(store, (HELD,)) if m.id in ids]

@@ -7,16 +7,14 @@ from pathlib import Path
 
 import click
 
-from distributor.bulletin_records import build
 from distributor.cli import (
+    CliContext,
     PPSGroup,
-    State,
     cli,
     emit_json,
-    pass_state,
+    pass_context,
     say,
 )
-from distributor.demo import run_demo
 from pps.errors import ConfigError
 from pps.fsutil import atomic_write
 
@@ -38,14 +36,16 @@ def bulletin() -> None:
     "each site's own GIP output through its transport ('' forces that).",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
-@pass_state
-def bulletin_build(state: State, out: Path, infosys_url: str | None, as_json: bool) -> None:
+@pass_context
+def bulletin_build(state: CliContext, out: Path, infosys_url: str | None, as_json: bool) -> None:
     """Write the bulletin from what the sites publish, the repository index and the release
     records (the lifecycle in the state store, read only).
 
     What the sites publish is read from the BDII (--infosys, or [infosys] url) or, without
     one, from each site's GIP provider, run at the site as bdii-update runs it.
     """
+    from distributor.bulletin_records import build  # the bulletin and jinja2: see LAZY_MODULES
+
     warnings: list[str] = []
     paths, errors = build(state.config, out, infosys_url, warn=warnings.append)
     if as_json:
@@ -72,9 +72,9 @@ def bulletin_build(state: State, out: Path, infosys_url: str | None, as_json: bo
 @click.option("--executable", default="/bin/hostname", show_default=True, help="The job's program.")
 @click.option("--arguments", default="", help="The job's arguments.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
-@pass_state
+@pass_context
 def jdl(
-    state: State,
+    state: CliContext,
     component: str,
     version: str,
     vo: str,
@@ -129,6 +129,8 @@ def demo(out: Path) -> None:
     backward compatible and one non backward compatible client release pushed to them, and
     the bulletin.  Nothing outside OUT is touched; no server is needed.
     """
+    from distributor.demo import run_demo  # the whole pipeline: see LAZY_MODULES
+
     ok = run_demo(out, echo=click.echo)
     if not ok:
         sys.exit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from distributor.cli import PPSGroup, State, cli, emit_json, pass_state, table
+from distributor.cli import CliContext, PPSGroup, cli, emit_json, pass_context, table
 from distributor.cli._steps import rollout_of
 from pps.errors import BadInput, ConfigError
 from pps.settings import check_address
@@ -30,8 +30,8 @@ def feedback() -> None:
 )  # fmt: skip
 @click.option("--text", required=True, help="What they said.")
 @click.option("--at", "at", metavar="TIME", help="When they said it (ISO 8601), not later.")
-@pass_state
-def feedback_add(state: State, component: str, version: str, source: str, text: str,
+@pass_context
+def feedback_add(state: CliContext, component: str, version: str, source: str, text: str,
                  at: str | None) -> None:  # fmt: skip
     """Record feedback on COMPONENT VERSION, from one user's mail address."""
     if not text.strip():
@@ -50,8 +50,8 @@ def feedback_add(state: State, component: str, version: str, source: str, text: 
 @click.argument("component")
 @click.argument("version")
 @click.option("--json", "as_json", is_flag=True, help="Print the feedback as JSON.")
-@pass_state
-def feedback_list(state: State, component: str, version: str, as_json: bool) -> None:
+@pass_context
+def feedback_list(state: CliContext, component: str, version: str, as_json: bool) -> None:
     """List the feedback recorded on COMPONENT VERSION."""
     with state.store() as store:
         _rel, history = rollout_of(state, store).history(component, version)

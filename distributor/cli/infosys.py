@@ -15,11 +15,11 @@ import click
 
 from distributor.cli import (
     BadInputError,
+    CliContext,
     PPSGroup,
-    State,
     cli,
     emit_json,
-    pass_state,
+    pass_context,
     say,
     table,
 )
@@ -49,7 +49,7 @@ def bdii_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--infosys", "infosys_url", metavar="URL", default=None, help=URL_HELP)(f)
 
 
-def optional_config(state: State) -> Config | None:
+def optional_config(state: CliContext) -> Config | None:
     """The configuration, or None when none was named and ./pps.toml does not exist (a BDII can
     be read without an inventory)."""
     if not state.explicit and not state.config_path.exists():
@@ -79,12 +79,13 @@ def infosys() -> None:
 @click.option(
     "--glue2", is_flag=True,
     help="From a BDII, also read the GLUE 2.0 ApplicationEnvironments (their states); without "
-    "it only the GLUE 1.3 RunTimeEnvironment values are read, in one search.",
+    "it only the GLUE 1.3 RunTimeEnvironment values are read, and the ARC-CEs' preview RTEs "
+    "(GLUE 2.0 alone).",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the map as JSON (one line).")
-@pass_state
+@pass_context
 def infosys_map(
-    state: State,
+    state: CliContext,
     infosys_url: str | None,
     timeout: float | None,
     max_values: int | None,
@@ -97,8 +98,10 @@ def infosys_map(
     From the BDII (--infosys or [infosys] url: the GLUE 1.3 RunTimeEnvironment values under
     o=grid, what a WMS matches jobs on; with --glue2 also the GLUE 2.0 states under o=glue),
     else from each site's own GIP provider, run through the site's transport (both schemas).
-    Entries that name no site, or lack their tag or state, are skipped with a warning naming
-    the DN.
+    An ARC-CE's preview RTEs (GLUE 2.0 ApplicationEnvironments ENV/PPS/..., always read) are
+    tags of the map under their RTE name; the inventory's kind of a site (arc, condor) is shown
+    beside its name.  Entries that name no site, or lack their tag or state, are skipped with a
+    warning naming the DN.
 
     \b
     Example:
@@ -110,10 +113,12 @@ def infosys_map(
     config = optional_config(state)
     how = settings(config, infosys_url, timeout, max_values)
     pub, errors = read_published(config, how, tag=tag, glue2=glue2 or not how.url)
+    kinds = {s.name: s.kind for s in config.sites} if config is not None else {}
     if as_json:
         # One line: a top BDII's map is tens of thousands of values, and json's indenting
         # encoder is pure Python (4x the time of the compact one, which is C).
-        extra = {"bdii": how.url or None, "glue2": glue2 or not how.url, "site_errors": errors}
+        extra = {"bdii": how.url or None, "glue2": glue2 or not how.url, "site_errors": errors,
+                 "site_kinds": kinds}  # fmt: skip
         click.echo(pub.map_json_text(extra))
         return
     warn_all(pub.warnings)
@@ -123,12 +128,18 @@ def infosys_map(
     if not vmap:
         click.echo(f"{source} publishes no preview tags")
         return
+    folded = {name.casefold(): kind for name, kind in kinds.items() if kind != "glite"}
+
+    def shown(site: str) -> str:
+        kind = folded.get(site.casefold())
+        return safe_text(site) + (f" ({kind})" if kind else "")
+
     if how.url and not glue2:
-        table(("TAG", "SITE"), [(safe_text(t), safe_text(site)) for t, sites in vmap.items()
+        table(("TAG", "SITE"), [(safe_text(t), shown(site)) for t, sites in vmap.items()
                                 for site in sites])  # fmt: skip
         return
     rows = [
-        (safe_text(t), safe_text(site), "yes" if st.glue1 else "-", st.state or "-")
+        (safe_text(t), shown(site), "yes" if st.glue1 else "-", st.state or "-")
         for t, sites in vmap.items()
         for site, st in sites.items()
     ]
@@ -138,9 +149,9 @@ def infosys_map(
 @infosys.command("check")
 @bdii_options
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON.")
-@pass_state
+@pass_context
 def infosys_check(
-    state: State,
+    state: CliContext,
     infosys_url: str | None,
     timeout: float | None,
     max_values: int | None,

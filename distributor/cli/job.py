@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from distributor.cli import BadInputError, State, cli, emit_json, pass_state, say, table
+from distributor.cli import BadInputError, CliContext, cli, emit_json, pass_context, say, table
 from distributor.infosys.collect import read_published, settings
 from pps.errors import BadInput, ConfigError
 from pps.fsutil import atomic_write
@@ -31,7 +31,7 @@ def _pair(text: str) -> tuple[str, str]:
     return component, version
 
 
-def _optional_config(state: State) -> Any:
+def _optional_config(state: CliContext) -> Any:
     if not state.explicit and not state.config_path.exists():
         return None
     try:
@@ -42,7 +42,7 @@ def _optional_config(state: State) -> Any:
         return None
 
 
-def release_warnings(state: State, previews: list[tuple[str, str]]) -> list[str]:
+def release_warnings(state: CliContext, previews: list[tuple[str, str]]) -> list[str]:
     """What the repository index says against the job's previews (NotFound for an unknown
     one); nothing without a configuration."""
     config = _optional_config(state)
@@ -62,7 +62,7 @@ def release_warnings(state: State, previews: list[tuple[str, str]]) -> list[str]
 
 
 def live_warnings(
-    state: State, vo: str, previews: list[tuple[str, str]], infosys_url: str | None
+    state: CliContext, vo: str, previews: list[tuple[str, str]], infosys_url: str | None
 ) -> list[str]:
     """Where the information system says the previews' tags are live for *vo*."""
 
@@ -157,9 +157,9 @@ def live_warnings(
     is_flag=True,
     help="Print JSON: the job, the wrapper's name and the warnings.",
 )
-@pass_state
+@pass_context
 def job(
-    state: State,
+    state: CliContext,
     component: str | None,
     version: str | None,
     vo: str | None,

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from distributor.cli import BadInputError, State, cli, emit_json, pass_state, say, table
+from distributor.cli import BadInputError, CliContext, cli, emit_json, pass_context, say, table
 from distributor.infosys.bdii import BdiiReader
 from distributor.infosys.collect import collect_site_ldif, settings
 from pps.errors import BadInput, ConfigError
@@ -23,7 +23,7 @@ from pps.publication import GLUE2_BASE, GLUE13_BASE, OTHER_INFO, PPS_SITE_KEY, d
 MAX_JOB_BYTES = 1 << 20
 
 
-def _optional_config(state: State) -> Any:
+def _optional_config(state: CliContext) -> Any:
     if not state.explicit and not state.config_path.exists():
         return None
     try:
@@ -111,9 +111,9 @@ def gip_entries(config: Any) -> tuple[dict[str, list[Any]], list[str]]:
 )
 @click.option("--explain", is_flag=True, help="Say, per other CE, which clause failed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdicts as JSON.")
-@pass_state
+@pass_context
 def match(
-    state: State,
+    state: CliContext,
     job_file: Path,
     lang: str | None,
     infosys_url: str | None,

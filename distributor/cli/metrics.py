@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from distributor.cli import State, cli, emit_json, pass_state, table
+from distributor.cli import CliContext, cli, emit_json, pass_context, table
 from distributor.cli._steps import rollout_of
 from distributor.lifecycle.clocks import parse_past
 from distributor.lifecycle.metrics import collect
@@ -13,8 +13,8 @@ from distributor.lifecycle.metrics import collect
 @cli.command()
 @click.option("--since", metavar="DATE", help="Only releases created on or after DATE (ISO 8601).")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-@pass_state
-def metrics(state: State, since: str | None, as_json: bool) -> None:
+@pass_context
+def metrics(state: CliContext, since: str | None, as_json: bool) -> None:
     """Early-adopter sites, releases, rejections, step times and effort.
 
     Early-adopter sites committed (inventory early_adopter) and active (accepted a release);

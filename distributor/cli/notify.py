@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from distributor.cli import PPSGroup, State, cli, emit_json, pass_state, table
+from distributor.cli import CliContext, PPSGroup, cli, emit_json, pass_context, table
 from distributor.notify.queue import DROPPED, HELD, QUEUED, SENT, queue
 from distributor.notify.smtp import send_queued
 
@@ -28,8 +28,8 @@ def notify() -> None:
     help="Also the mails already sent, and those dropped (no longer true).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the mails as JSON.")
-@pass_state
-def notify_queue(state: State, show_all: bool, as_json: bool) -> None:
+@pass_context
+def notify_queue(state: CliContext, show_all: bool, as_json: bool) -> None:
     """List the mails not sent yet: queued (the server refused, was down or is not
     configured) and held (to lists, about an embargoed release).  With --all also the sent
     ones and the dropped ones: held mail that was no longer true when the embargo was lifted
@@ -50,8 +50,8 @@ def notify_queue(state: State, show_all: bool, as_json: bool) -> None:
 @notify.command("retry")
 @click.option("--dry-run", is_flag=True, help="Print the queued mails; send nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was sent and what was not.")
-@pass_state
-def notify_retry(state: State, dry_run: bool, as_json: bool) -> None:
+@pass_context
+def notify_retry(state: CliContext, dry_run: bool, as_json: bool) -> None:
     """Send every queued mail now, over one SMTP connection.
 
     Mail held for an embargoed release stays held ('pps release unembargo' queues it).  Exits

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from distributor.cli import PPSGroup, State, cli, emit_json, pass_state, table
+from distributor.cli import CliContext, PPSGroup, cli, emit_json, pass_context, table
 from distributor.cli._steps import print_mail, send_mail
 from distributor.cli._steps import rollout_of as make
 from distributor.lifecycle.clocks import iso, now
@@ -35,7 +35,7 @@ def pilot() -> None:
     """
 
 
-def rollout_of(state: State, store: Any) -> Any:
+def rollout_of(state: CliContext, store: Any) -> Any:
     return make(state, store)
 
 
@@ -61,8 +61,8 @@ def rollout_of(state: State, store: Any) -> Any:
     help="It changes how service administrators operate the service significantly.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the classification as JSON.")
-@pass_state
-def pilot_classify(state: State, component: str, version: str, new_config_parameters: bool,
+@pass_context
+def pilot_classify(state: CliContext, component: str, version: str, new_config_parameters: bool,
                    major_bugs: int, normal_bugs: int, person_days: float,
                    operational_change: bool, as_json: bool) -> None:  # fmt: skip
     """Classify the server update COMPONENT VERSION as minor or major, with the reasons.
@@ -101,8 +101,8 @@ def pilot_classify(state: State, component: str, version: str, new_config_parame
     help="Agreed length in days (default: 7 for minor, 14 for major).",
 )
 @click.option("--at", "at", metavar="TIME", help=AT_HELP)
-@pass_state
-def pilot_start(state: State, component: str, version: str, sites: tuple[str, ...],
+@pass_context
+def pilot_start(state: CliContext, component: str, version: str, sites: tuple[str, ...],
                 days: int | None, at: str | None) -> None:  # fmt: skip
     """Start the pilot of COMPONENT VERSION at its sites (after installation)."""
     with state.store() as store:
@@ -116,8 +116,8 @@ def pilot_start(state: State, component: str, version: str, sites: tuple[str, ..
 @click.argument("component")
 @click.argument("version")
 @click.option("--dry-run", is_flag=True, help="Print the reminder; send nothing.")
-@pass_state
-def pilot_remind(state: State, component: str, version: str, dry_run: bool) -> None:
+@pass_context
+def pilot_remind(state: CliContext, component: str, version: str, dry_run: bool) -> None:
     """Mail the broadcast lists a reminder for feedback on the running pilot."""
     with state.store() as store:
         moved = remind(rollout_of(state, store), component, version, dry_run=dry_run)
@@ -137,8 +137,8 @@ def pilot_remind(state: State, component: str, version: str, dry_run: bool) -> N
 @click.option("--from", "source", required=True, help="Who said it (a VO, a person).")
 @click.option("--text", required=True, help="What they said.")
 @click.option("--at", "at", metavar="TIME", help=AT_HELP)
-@pass_state
-def pilot_feedback(state: State, component: str, version: str, source: str, text: str,
+@pass_context
+def pilot_feedback(state: CliContext, component: str, version: str, source: str, text: str,
                    at: str | None) -> None:  # fmt: skip
     """Record feedback on the pilot (the release notes carry it)."""
     with state.store() as store:
@@ -150,8 +150,8 @@ def pilot_feedback(state: State, component: str, version: str, source: str, text
 @click.argument("component")
 @click.argument("version")
 @click.option("--at", "at", metavar="TIME", help=AT_HELP)
-@pass_state
-def pilot_end(state: State, component: str, version: str, at: str | None) -> None:
+@pass_context
+def pilot_end(state: CliContext, component: str, version: str, at: str | None) -> None:
     """End the pilot (its timeline is over, or it succeeded early)."""
     with state.store() as store:
         moved = end(rollout_of(state, store), component, version, at=at)
@@ -169,8 +169,8 @@ def pilot_end(state: State, component: str, version: str, at: str | None) -> Non
 )
 @click.option("--notes", default="", help="The assessment, for the record and the notes.")
 @click.option("--at", "at", metavar="TIME", help=AT_HELP)
-@pass_state
-def pilot_wrap_up(state: State, component: str, version: str, outcome: str, notes: str,
+@pass_context
+def pilot_wrap_up(state: CliContext, component: str, version: str, outcome: str, notes: str,
                   at: str | None) -> None:  # fmt: skip
     """Record the wrap-up of an ended pilot: the decision and the assessment."""
     with state.store() as store:
@@ -180,8 +180,8 @@ def pilot_wrap_up(state: State, component: str, version: str, outcome: str, note
 
 @pilot.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the pilots as JSON.")
-@pass_state
-def pilot_list(state: State, as_json: bool) -> None:
+@pass_context
+def pilot_list(state: CliContext, as_json: bool) -> None:
     """List the pilots: sites, start and end, reminders due, feedback, status."""
     with state.store() as store:
         found = pilots(rollout_of(state, store))

@@ -11,10 +11,10 @@ import click
 
 from distributor.cli import (
     BadInputError,
-    State,
+    CliContext,
     cli,
     emit_json,
-    pass_state,
+    pass_context,
     say,
     table,
 )
@@ -52,9 +52,9 @@ from pps.names import check_component
 @click.option("--force", is_flag=True, help="Push to every target, also those already OK.")
 @click.option("--dry-run", is_flag=True, help="List the sites a push would go to; touch nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
-@pass_state
+@pass_context
 def push(
-    state: State,
+    state: CliContext,
     component: str,
     version: str,
     sites: tuple[str, ...],
@@ -137,7 +137,7 @@ def push(
         sys.exit(1)
 
 
-def _dry_run(state: State, rel: Any, targets: list[Any], skipped: dict[str, str],
+def _dry_run(state: CliContext, rel: Any, targets: list[Any], skipped: dict[str, str],
              as_json: bool, doing: str = "yes") -> None:  # fmt: skip
     """What a push would do at each site (*skipped*: the sites it leaves, and why), and which
     sites would fail before the probe starts (exit 1 when one would)."""
@@ -161,7 +161,7 @@ def _dry_run(state: State, rel: Any, targets: list[Any], skipped: dict[str, str]
 
 
 def _push_retirement(
-    state: State,
+    state: CliContext,
     rel: Any,
     names: tuple[str, ...],
     *,
@@ -202,8 +202,8 @@ def _push_retirement(
 @click.argument("component", required=False)
 @click.argument("version", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
-@pass_state
-def status(state: State, component: str | None, version: str | None, as_json: bool) -> None:
+@pass_context
+def status(state: CliContext, component: str | None, version: str | None, as_json: bool) -> None:
     """Show every site's state, for all releases or one.
 
     For one release every targeted site is listed: OK, WARNING, CRITICAL, UNKNOWN (what its
@@ -236,7 +236,7 @@ def status(state: State, component: str | None, version: str | None, as_json: bo
     )
 
 
-def _as_told(state: State, store: Any, outcomes: list[Any]) -> list[Any]:
+def _as_told(state: CliContext, store: Any, outcomes: list[Any]) -> list[Any]:
     """The outcomes with NOT TOLD for the sites that may still publish a release which has
     left preview (from the index and the store; nothing needs the repository when there is no
     outcome)."""
@@ -259,8 +259,8 @@ def _as_told(state: State, store: Any, outcomes: list[Any]) -> list[Any]:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the sites as JSON.")
-@pass_state
-def sites(state: State, as_json: bool) -> None:
+@pass_context
+def sites(state: CliContext, as_json: bool) -> None:
     """List the partner sites of the inventory and what they take."""
     rows = []
     for s in state.config.sites:
@@ -296,9 +296,9 @@ def sites(state: State, as_json: bool) -> None:
     help="Seconds the probe may take at one site.",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
-@pass_state
+@pass_context
 def remove(
-    state: State,
+    state: CliContext,
     component: str,
     version: str,
     sites: tuple[str, ...],

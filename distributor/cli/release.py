@@ -14,12 +14,12 @@ import click
 
 from distributor.cli import (
     BadInputError,
+    CliContext,
     PPSGroup,
-    State,
     TestOption,
     cli,
     emit_json,
-    pass_state,
+    pass_context,
     table,
 )
 from distributor.cli._pushing import retire_at_sites
@@ -103,9 +103,9 @@ def release() -> None:
     help="When the provider certified it (ISO 8601; default: now). Starts the first clock.",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the release record as JSON.")
-@pass_state
+@pass_context
 def release_create(
-    state: State,
+    state: CliContext,
     component: str,
     version: str,
     source: Path,
@@ -167,7 +167,7 @@ AT_HELP = "When it happened, if not now (ISO 8601, UTC unless it says otherwise)
 DRY_HELP = "Say what would happen and print the mails; write nothing, send nothing."
 
 
-def _done(state: State, store: Any, moved: Any, line: str, as_json: bool,
+def _done(state: CliContext, store: Any, moved: Any, line: str, as_json: bool,
           told: Any = None, echoed: bool = False) -> None:  # fmt: skip
     """Print what a step did (or would do; *echoed*: its line is printed already), send its
     mail.  *told*: the sites told to retire the release after a step that ended its preview
@@ -199,7 +199,7 @@ def _not_told(report: Any) -> list[str]:
     return not_told(report)
 
 
-def _end_preview(state: State, store: Any, moved: Any, line: str, as_json: bool,
+def _end_preview(state: CliContext, store: Any, moved: Any, line: str, as_json: bool,
                  step: str) -> None:  # fmt: skip
     """After a step that ended the preview (close, reject): tell every site the release was
     pushed to that has not retired it, print what happened, send the mail; exit 1 naming the
@@ -238,8 +238,8 @@ def _end_preview(state: State, store: Any, moved: Any, line: str, as_json: bool,
 @click.option("--at", "at", metavar="TIME", help=AT_HELP)
 @click.option("--dry-run", is_flag=True, help=DRY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the step as JSON.")
-@pass_state
-def release_verify(state: State, component: str, version: str, reject: bool, why: str,
+@pass_context
+def release_verify(state: CliContext, component: str, version: str, reject: bool, why: str,
                    at: str | None, dry_run: bool, as_json: bool) -> None:  # fmt: skip
     """Verify COMPONENT VERSION: unverified -> verified, or rejected with --reject.
 
@@ -281,8 +281,8 @@ def release_verify(state: State, component: str, version: str, reject: bool, why
 @click.option("--at", "at", metavar="TIME", help=AT_HELP)
 @click.option("--dry-run", is_flag=True, help=DRY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the step as JSON.")
-@pass_state
-def release_accept(state: State, component: str, version: str, site: str, why: str,
+@pass_context
+def release_accept(state: CliContext, component: str, version: str, site: str, why: str,
                    at: str | None, dry_run: bool, as_json: bool) -> None:  # fmt: skip
     """An early adopter SITE accepts the staged rollout of COMPONENT VERSION.
 
@@ -322,8 +322,8 @@ def release_accept(state: State, component: str, version: str, site: str, why: s
 @click.option("--at", "at", metavar="TIME", help=AT_HELP)
 @click.option("--dry-run", is_flag=True, help=DRY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the step as JSON.")
-@pass_state
-def release_report(state: State, component: str, version: str, site: str, outcome: str,
+@pass_context
+def release_report(state: CliContext, component: str, version: str, site: str, outcome: str,
                    notes: str, effort: str, at: str | None, dry_run: bool,
                    as_json: bool) -> None:  # fmt: skip
     """An accepting SITE is done with COMPONENT VERSION: its report.
@@ -360,8 +360,8 @@ def release_report(state: State, component: str, version: str, site: str, outcom
 @click.option("--at", "at", metavar="TIME", help=AT_HELP)
 @click.option("--dry-run", is_flag=True, help=DRY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the step as JSON.")
-@pass_state
-def release_close(state: State, component: str, version: str, outcome: str, summary: str,
+@pass_context
+def release_close(state: CliContext, component: str, version: str, outcome: str, summary: str,
                   force: str | None, at: str | None, dry_run: bool,
                   as_json: bool) -> None:  # fmt: skip
     """Close the staged rollout of COMPONENT VERSION.
@@ -401,8 +401,8 @@ def release_close(state: State, component: str, version: str, outcome: str, summ
 @click.option("--why", default="", help="Why now (recorded), e.g. the advisory is out.")
 @click.option("--dry-run", is_flag=True, help=DRY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the step as JSON.")
-@pass_state
-def release_unembargo(state: State, component: str, version: str, why: str, dry_run: bool,
+@pass_context
+def release_unembargo(state: CliContext, component: str, version: str, why: str, dry_run: bool,
                       as_json: bool) -> None:  # fmt: skip
     """Lift the embargo of a security release: it appears in the public outputs.
 
@@ -429,14 +429,14 @@ def release_unembargo(state: State, component: str, version: str, why: str, dry_
             )
 
 
-def _steps(state: State, rel: Any, history: Any) -> list[Any]:
+def _steps(state: CliContext, rel: Any, history: Any) -> list[Any]:
     end = history.ended
     at = end.moment if end is not None else now()
     return clock(rel.release_type, history.times(), at=at,
                  calendar=WorkCalendar(state.config.calendar))  # fmt: skip
 
 
-def _adopters(state: State, rel: Any, history: Any) -> list[dict[str, Any]]:
+def _adopters(state: CliContext, rel: Any, history: Any) -> list[dict[str, Any]]:
     """Committed early adopters of the component, and every site that accepted."""
     rows = []
     accepted, reports = history.accepted, history.reports
@@ -461,8 +461,8 @@ def _adopters(state: State, rel: Any, history: Any) -> list[dict[str, Any]]:
 @click.argument("component")
 @click.argument("version")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
-@pass_state
-def release_show(state: State, component: str, version: str, as_json: bool) -> None:
+@pass_context
+def release_show(state: CliContext, component: str, version: str, as_json: bool) -> None:
     """Show COMPONENT VERSION: its state, each step's time against its budget, the early
     adopters and the whole audit log.
 
@@ -518,8 +518,8 @@ def _current(steps: list[Any]) -> Any:
     help="Only releases in this lifecycle state (repeatable).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the releases as JSON.")
-@pass_state
-def release_list(state: State, overdue: bool, states: tuple[str, ...], as_json: bool) -> None:
+@pass_context
+def release_list(state: CliContext, overdue: bool, states: tuple[str, ...], as_json: bool) -> None:
     """List the releases, their lifecycle state and the step each one is in.
 
     \b
@@ -579,8 +579,8 @@ def release_list(state: State, overdue: bool, states: tuple[str, ...], as_json: 
 @release.command("notes")
 @click.argument("component")
 @click.argument("version")
-@pass_state
-def release_notes(state: State, component: str, version: str) -> None:
+@pass_context
+def release_notes(state: CliContext, component: str, version: str) -> None:
     """Print the release notes of COMPONENT VERSION: those written at its close, or what they
     would say now."""
     with state.store() as store:

@@ -8,10 +8,10 @@ import click
 
 from distributor.cli import (
     BadInputError,
+    CliContext,
     PPSGroup,
-    State,
     cli,
-    pass_state,
+    pass_context,
 )
 from distributor.repository.signing import (
     generate_key,
@@ -29,8 +29,8 @@ def repo() -> None:
 
 
 @repo.command("init")
-@pass_state
-def repo_init(state: State) -> None:
+@pass_context
+def repo_init(state: CliContext) -> None:
     """Create the repository [repository] path names: its directory and an empty index.
 
     Only this command creates a repository, so that a mistyped path never grows one.  With a
@@ -64,8 +64,8 @@ def repo_keygen(out: Path) -> None:
 
 
 @repo.command("sign")
-@pass_state
-def repo_sign(state: State) -> None:
+@pass_context
+def repo_sign(state: CliContext) -> None:
     """Sign the repository's current index.json with [repository] signing_key.
 
     'pps release create' signs by itself once a key is configured; this is for the first

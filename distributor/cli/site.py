@@ -10,11 +10,11 @@ import click
 from distributor import nagios
 from distributor.cli import (
     BadInputError,
+    CliContext,
     PPSGroup,
-    State,
     cli,
     emit_json,
-    pass_state,
+    pass_context,
 )
 from distributor.nagios import NagiosOptions, default_probe
 from distributor.transport.bundle import build_probe_bundle
@@ -68,9 +68,9 @@ from pps.fsutil import atomic_write
     "'absent' says so for every site written, without connecting.",
 )  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
-@pass_state
+@pass_context
 def nagios_config(
-    state: State,
+    state: CliContext,
     sites: tuple[str, ...],
     probe: str | None,
     python: str,
@@ -171,8 +171,8 @@ def site() -> None:
 @site.command("trust")
 @click.argument("name")
 @click.option("--yes", is_flag=True, help="Record the key without asking (for scripts).")
-@pass_state
-def site_trust(state: State, name: str, yes: bool) -> None:
+@pass_context
+def site_trust(state: CliContext, name: str, yes: bool) -> None:
     """Show the SSH host key site NAME presents, and record it in the inventory's known_hosts.
 
     Compare the fingerprint with what the site's admin reads on the host

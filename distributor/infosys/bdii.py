@@ -38,6 +38,7 @@ from pps.publication import (
     APP_ENV_CLASS,
     APP_NAME,
     APP_STATE,
+    APP_VERSION,
     GLUE2_BASE,
     GLUE13_BASE,
     OTHER_INFO,
@@ -45,10 +46,12 @@ from pps.publication import (
     LdapUrl,
     Publication,
     dn_site,
+    is_rte_name,
     parse_ldap_url,
     read_entries,
     split_dn,
 )
+from pps.rte import RTE_PREFIX
 
 if TYPE_CHECKING:
     from pps.inventory import Site
@@ -77,6 +80,8 @@ GLUE13_ATTRS = (RTE_ATTR, "GlueSubClusterUniqueID", "GlueChunkKey")
 #: ldap3 spends some 20 us on each value it decodes: the GLUE 2.0 search asks for the two it
 #: needs; PPSSite (OtherInfo) is asked for only for entries whose DN names no site.
 GLUE2_ATTRS = (APP_NAME, APP_STATE)
+#: The ARC-CEs' preview RTEs (:func:`arc_filter`): an RTE name is AppName and AppVersion.
+ARC_ATTRS = (APP_NAME, APP_STATE, APP_VERSION)
 APP_ID = "GLUE2ApplicationEnvironmentID"
 CLUSTER_ATTRS = ("objectClass", "GlueClusterUniqueID", "GlueForeignKey")
 #: IDs per follow-up search (the filter grows with them).
@@ -147,7 +152,22 @@ def glue2_filter(tag: str | None = None) -> str:
         f"({APP_NAME}:caseIgnoreMatch:={_esc(PREVIEW_CAPABILITY)})"
         f"({OTHER_INFO}={_esc(PPS_SITE_KEY)}*)"
     )
-    return f"(&{cls}(|{wanted}))"
+    rtes = "".join(f"(!{part})" for part in _rte_names())  # arc_filter's
+    return f"(&{cls}(|{wanted}){rtes})"
+
+
+def _rte_names() -> tuple[str, str]:
+    """The filters of ARC-CEs' preview RTEs (AppName ``ENV/PPS/...``: A-REX's spelling, and
+    the lower-case one)."""
+    return f"({APP_NAME}={_esc(RTE_PREFIX)}*)", f"({APP_NAME}={_esc(RTE_PREFIX.lower())}*)"
+
+
+def arc_filter() -> str:
+    """The GLUE 2.0 search of ARC-CEs' preview RTEs, with or without the GLUE 2.0 states (an
+    ARC-CE publishes GLUE 2.0 only), with their AppVersion (:data:`ARC_ATTRS`): whoever cut a
+    name into AppName and AppVersion, the reader rejoins them (:func:`pps.publication.rte_tag`).
+    :func:`glue2_filter` leaves them out."""
+    return f"(&(objectClass={APP_ENV_CLASS})(|{''.join(_rte_names())}))"
 
 
 def ids_filter(object_class: str, attribute: str, ids: Sequence[str]) -> str:
@@ -387,16 +407,20 @@ def read_bdii(
     """The preview tags a BDII publishes, by site (see :mod:`pps.publication` for the rules).
 
     *tag*: only that tag.  Without *glue2* only the GLUE 1.3 RunTimeEnvironment values are read
-    (one search: what a WMS matches jobs on), not the GLUE 2.0 states.  Raises BadInput for a
+    (what a WMS matches jobs on), not the GLUE 2.0 states; ARC-CEs' preview RTEs are read either
+    way (a search of their own: an ARC-CE publishes GLUE 2.0 only).  Raises BadInput for a
     bad URL, InfosysError when the BDII cannot be read within *timeout* seconds and
     *max_values* values."""
     with BdiiReader(url, timeout=timeout, max_values=max_values, page_size=page_size) as r:
         dn_sites: dict[tuple[str, str], str] = {}
         entries = _glue13(r, tag, dn_sites)
-        if glue2:
+        rte = tag is not None and is_rte_name(tag)
+        if glue2 and not rte:
             found = r.search(GLUE2_BASE, glue2_filter(tag), GLUE2_ATTRS, APP_ENV_CLASS)
             _add_pps_sites(r, found, dn_sites)
             entries += found
+        if tag is None or rte:
+            entries += r.search(GLUE2_BASE, arc_filter(), ARC_ATTRS, APP_ENV_CLASS)
         pub = read_entries(entries, inventory=inventory, dn_sites=dn_sites)
         if pub.missing_clusters:  # a resource BDII: the GlueCluster entries name the site
             ids = sorted(pub.missing_clusters)

@@ -17,20 +17,23 @@ from __future__ import annotations
 import datetime as _dt
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distributor.infosys.bdii import DEFAULT_MAX_VALUES, DEFAULT_TIMEOUT, inventory_map, read_bdii
 from pps.errors import BadInput, ConfigError, PPSError
 from pps.glue import Entry, parse_ldif
-from pps.names import PREVIEW_CAPABILITY, check_vo, parse_version_tag
+from pps.names import PREVIEW_CAPABILITY, check_vo, parse_version_tag, release_tag_key
 from pps.publication import (
     Publication,
     SiteTag,
+    is_rte_name,
     parse_ldap_url,
     read_entries,
 )
 from pps.record import Record
+from pps.rte import parse_rte_name
 
 if TYPE_CHECKING:
     from distributor.transport.base import Transport
@@ -39,18 +42,27 @@ if TYPE_CHECKING:
 
 
 GIP_TIMEOUT = 60.0
+#: How many sites' GIP providers run at once when the sites are read one by one (as many as a
+#: push works on at once).
+MAX_PARALLEL_READS = 16
 
 
 # ------------------------------------------------------------------ the embedded default
 def gip_args(t: Transport) -> list[str]:
+    """The GIP provider's flags for the site of *t*.  An ARC-CE's or an HTCondor node's provider
+    also reads the site file, which says where the probe published (``publish``, ``arc_conf``,
+    ``condor_config``): the flags given win over its values."""
     site = t.site
-    return [
+    args = [
         "--site", site.name,
         "--subcluster", site.subcluster,
         "--cluster", site.cluster_id,
         "--info-dir", t.site_path(site.info_dir),
         "--preview-root", t.site_path(site.preview_root),
     ]  # fmt: skip
+    if site.kind != "glite":
+        args += ["--site-config", t.site_path(site.site_config)]
+    return args
 
 
 def collect_site_ldif(
@@ -71,9 +83,12 @@ def collect_site_ldif(
     bundle = None
     if any(s.transport == "ssh" for s in sites):
         bundle = bundle_bytes()
-    for site in sites:
+    factory = transport_factory
+
+    def one(site: Site) -> tuple[str | None, str | None]:
+        """``(ldif, None)`` or ``(None, error)`` for one site."""
         try:
-            t = transport_factory(site)
+            t = factory(site)
             # everything at one site ends by its budget, however slowly each call answers
             t.deadline = time.monotonic() + site_budget(site, GIP_TIMEOUT)
             with t:
@@ -81,13 +96,20 @@ def collect_site_ldif(
                     t.ensure_probe(bundle)
                 res = t.run("pps-gip-provider", gip_args(t), timeout=GIP_TIMEOUT)
         except (PPSError, OSError) as e:
-            errors[site.name] = str(e)
-            continue
+            return None, str(e)
         if res.exit_code != 0:
             tail = (res.stderr.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
-            errors[site.name] = f"GIP provider failed: {tail}"
-        else:
-            published[site.name] = res.stdout
+            return None, f"GIP provider failed: {tail}"
+        return res.stdout, None
+
+    # the sites are read side by side (as a push works on them), in the inventory's order
+    workers = max(1, min(MAX_PARALLEL_READS, len(sites)))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for site, (text, error) in zip(sites, pool.map(one, sites)):
+            if error is None and text is not None:
+                published[site.name] = text
+            else:
+                errors[site.name] = error or "no output"
     return published, errors
 
 
@@ -244,7 +266,12 @@ def _says(t: SiteTag) -> str:
 
 
 def releases_of_tag(tag: str, releases: Iterable[Release]) -> list[Release]:
-    """The releases whose tag, for some valid VO, is *tag* (case-insensitively)."""
+    """The releases whose tag, for some valid VO, is *tag* (case-insensitively), or whose ARC
+    RunTimeEnvironment name it is (``ENV/PPS/<COMPONENT>-<VERSION>``, compared as tags are)."""
+    ref = parse_rte_name(tag) if is_rte_name(tag) else None
+    if ref is not None:
+        key = release_tag_key(ref.component, ref.version)
+        return [r for r in releases if release_tag_key(r.component, r.version) == key]
     folded = tag.casefold()
     found = []
     for r in releases:
@@ -270,7 +297,7 @@ def _stale(tag: str, index: Index) -> str:
         if r.withdrawn:
             return f"{r.key} was withdrawn from preview"
         return f"{r.key} is in stage {r.stage!r}, no longer in preview"
-    parsed = parse_version_tag(tag)
+    parsed = parse_version_tag(tag) or (parse_rte_name(tag) if is_rte_name(tag) else None)
     if parsed is not None:
         return f"the repository index has no release {parsed.component} {parsed.version}"
     return "the repository index has no release with this tag"
@@ -309,7 +336,7 @@ def compare_site(
                         name, DIFFERS, tag, f"the site publishes {_says(s)}; the BDII {_says(b)}"
                     )
                 )
-        if b is not None:
+        if b is not None and not is_rte_name(b.tag):  # an ARC RTE is GLUE 2.0's alone
             if b.glue1 and not b.state:
                 detail = "GLUE 1.3 lists it, GLUE 2.0 has no entry for it"
             elif b.glue1 and not b.glue2_live:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from distributor.lifecycle import clocks
-from distributor.store import StateStore
+from distributor.store import Store
 from pps.classes import EFFORT_HOURS
 from pps.errors import BadInput
 from pps.repository import Release
@@ -275,13 +275,13 @@ class Moved:
 MailMaker = Callable[[Release, History, Event], Sequence[Any]]
 
 
-def load_history(store: StateStore | sqlite3.Connection, release: Release) -> History:
+def load_history(store: Store | sqlite3.Connection, release: Release) -> History:
     """The release's events; a release with none (created before the lifecycle was recorded,
     or by a program) starts as *certified* then *unverified* at its creation time."""
     sql = ("SELECT id, component, version, kind, state, site, who, at, recorded, why, data "
            "FROM event WHERE component=? AND version=? ORDER BY id")  # fmt: skip
     args = (release.component, release.version)
-    rows = store.query(sql, args) if isinstance(store, StateStore) else store.execute(sql, args)
+    rows = store.query(sql, args) if isinstance(store, Store) else store.execute(sql, args)
     events = [event_of_row(row) for row in rows]
     if not events:
         events = start_events(release, "", release.created or clocks.iso(clocks.now()), [])

@@ -78,7 +78,7 @@ from distributor.lifecycle.workdays import WorkCalendar
 from distributor.notify.queue import enqueue, release_held
 from distributor.repository.check import check_tarball
 from distributor.repository.signing import load_key, sign_index
-from distributor.store import StateStore
+from distributor.store import Store
 from pps.errors import BadInput, NotFound
 from pps.fsutil import atomic_write, fsync_dir
 from pps.inventory import Config
@@ -111,7 +111,7 @@ class Rollout:
     def __init__(
         self,
         repo: Repository,
-        store: StateStore,
+        store: Store,
         config: Config,
         *,
         who: str | None = None,

@@ -6,14 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from distributor.push.targets import target_sites
-from distributor.store import NEVER, NOT_TOLD, RUNNING, Outcome, StateStore
+from distributor.store import NEVER, NOT_TOLD, RUNNING, Outcome, Store
 from pps.errors import BadInput
 from pps.inventory import Config, Site
 from pps.repository import Release
 from pps.text import printable
 
 
-def live(store: StateStore, release: Release) -> list[Outcome]:
+def live(store: Store, release: Release) -> list[Outcome]:
     """The sites where *release* is live as the store knows it: the latest outcome is OK, from a
     push that installed it (not one that retired it), and the probe said the version is live
     there (not skipped by the site's own choice)."""
@@ -54,7 +54,7 @@ def as_told(release: Release, outcome: Outcome, state: str) -> Outcome:
     return Outcome(**{**outcome.__dict__, "state": NOT_TOLD, "summary": said})
 
 
-def sites_to_tell(config: Config, store: StateStore, release: Release,
+def sites_to_tell(config: Config, store: Store, release: Release,
                   names: Sequence[str] = (), *, force: bool = False) -> list[Site]:  # fmt: skip
     """The inventory's sites to tell that *release* left preview: those it was pushed to that
     have not retired it (*force*: every target and every site it was pushed to; *names*: those,

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from distributor.lifecycle.sites import live
 from distributor.notify.queue import Mail
-from distributor.store import StateStore
+from distributor.store import Store
 from pps.names import rte_requirement, version_tag
 from pps.repository import Release
 
@@ -65,7 +65,7 @@ def _preview_body(release: Release, config: Config, live: Sequence[str], at: str
     return lines
 
 
-def mail_makers(config: Config, store: StateStore) -> Callable[[str], MailMaker | None]:
+def mail_makers(config: Config, store: Store) -> Callable[[str], MailMaker | None]:
     """The mails each lifecycle step sends, as configured in *config*, from what *store* says
     (read in the step's own transaction)."""
     settings = config.notify

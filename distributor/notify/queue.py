@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 
 from distributor.lifecycle import clocks
-from distributor.store import StateStore
+from distributor.store import Store
 
 if TYPE_CHECKING:
     pass
@@ -119,7 +119,7 @@ def release_held(db: sqlite3.Connection, component: str, version: str, *,
     return ids
 
 
-def queue(store: StateStore, statuses: Iterable[str] = (QUEUED, HELD)) -> list[QueuedMail]:
+def queue(store: Store, statuses: Iterable[str] = (QUEUED, HELD)) -> list[QueuedMail]:
     """The mails in the queue with one of *statuses*, oldest first."""
     wanted = list(statuses)
     marks = ",".join("?" * len(wanted))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from distributor.lifecycle import clocks
 from distributor.notify.queue import QUEUED, SENT, QueuedMail, queue
-from distributor.store import StateStore
+from distributor.store import Store
 from pps.settings import NotifySettings
 from pps.text import printable
 
@@ -78,7 +78,7 @@ def _why(e: BaseException, settings: NotifySettings) -> str:
 
 
 def send_queued(
-    store: StateStore, settings: NotifySettings | None, ids: Sequence[int] | None = None
+    store: Store, settings: NotifySettings | None, ids: Sequence[int] | None = None
 ) -> SendReport:
     """Send the queued mails (only *ids* when given) over one SMTP connection; each sent one
     is marked sent at once, each other keeps its reason and stays queued."""
@@ -131,7 +131,7 @@ def send_queued(
     return report
 
 
-def _failed(store: StateStore, failed: Sequence[tuple[QueuedMail, str]],
+def _failed(store: Store, failed: Sequence[tuple[QueuedMail, str]],
             attempt: bool = True) -> None:  # fmt: skip
     with store.write() as db:
         for m, why in failed:

@@ -30,7 +30,7 @@ from distributor.push.scheduler import Seen, next_step
 from distributor.push.targets import incoming_dir, probe_args
 from distributor.repository.check import check_tarball
 from distributor.repository.signing import load_key, signature
-from distributor.store import INTERRUPTED, Outcome, StateStore
+from distributor.store import INTERRUPTED, Outcome, Store
 from distributor.transport import open_transport
 from distributor.transport.base import RUN_SLACK, StreamFeed, Transport, site_budget
 from distributor.transport.bundle import bundle_bytes
@@ -246,7 +246,7 @@ def push_release(
     repo: Repository,
     release: Release,
     sites: Iterable[Site],
-    store: StateStore,
+    store: Store,
     *,
     parallel: int = DEFAULT_PARALLEL,
     timeout: float = DEFAULT_PROBE_TIMEOUT,

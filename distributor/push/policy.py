@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from distributor.push.controller import PushReport
 from distributor.push.targets import target_sites
-from distributor.store import StateStore
+from distributor.store import Store
 from pps.inventory import Config, Site
 from pps.repository import Release
 
@@ -31,14 +31,14 @@ class PushPlan:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def already_ok(store: StateStore, release: Release) -> set[str]:
+def already_ok(store: Store, release: Release) -> set[str]:
     """The sites whose latest outcome for *release* is OK."""
     return {o.site for o in store.latest(release.component, release.version) if o.state == "OK"}
 
 
 def plan_push(
     config: Config,
-    store: StateStore,
+    store: Store,
     release: Release,
     names: Sequence[str] = (),
     *,

@@ -69,7 +69,7 @@ class LocalTestResult(Record):
         return f"failed (exit {self.exit_code})"
 
 
-class StateRecord(Record):
+class VersionRecord(Record):
     """The probe's last word on one version at this site."""
 
     component: str
@@ -118,7 +118,7 @@ class StateRecord(Record):
         return jsonfile.dumps(data)
 
     @classmethod
-    def from_json(cls, raw: bytes | str, source: str = "state record") -> StateRecord:
+    def from_json(cls, raw: bytes | str, source: str = "state record") -> VersionRecord:
         data = jsonfile.loads_object(raw, source)
         if data.get("format") != FORMAT:
             raise BadInput(f"{source} is not a {FORMAT} record")
@@ -161,20 +161,20 @@ def _result(t: dict[str, Any]) -> LocalTestResult:
     )
 
 
-def read_state(path: Path) -> StateRecord | None:
+def read_record(path: Path) -> VersionRecord | None:
     """The record at *path*, ``None`` if there is none (BadInput if it is unreadable)."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         return None
-    return StateRecord.from_json(raw, str(path))
+    return VersionRecord.from_json(raw, str(path))
 
 
-def write_state(path: Path, record: StateRecord) -> None:
+def write_record(path: Path, record: VersionRecord) -> None:
     atomic_write(path, record.to_json())
 
 
-def iter_state_files(state_dir: Path) -> Iterator[Path]:
+def iter_record_files(state_dir: Path) -> Iterator[Path]:
     """Every record file under *state_dir* (``<component>/<version>.json``), sorted."""
     if not state_dir.is_dir():
         return
