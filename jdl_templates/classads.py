@@ -73,7 +73,8 @@ def _classad2() -> Any:
     except ImportError as e:
         raise ClassAdUnavailable(
             f"the ClassAd engine is not installed ({e}): install the 'htcondor' wheel "
-            "(pip install 'htcondor>=24', part of the test extra) to parse or match JDL"
+            "(pip install 'pps[match]', or pip install 'htcondor>=24') to parse or match JDL "
+            "and HTCondor jobs"
         ) from None
     return classad2
 

@@ -54,9 +54,9 @@ from probes._safefs import (
     UnsafePath,
     locked_at,
     open_base,
-    open_subdir,
     read_regular,
     replace_regular,
+    walk_subdirs,
 )
 from probes._tree import ENV_SCRIPT, shell_quote
 
@@ -172,17 +172,7 @@ def _open_dirs(
         fd = open_base(base, create=create and not base_must_exist)
     except FileNotFoundError:
         return None
-    where = base
-    for part in parts:
-        where = os.path.join(where, part)
-        try:
-            sub = open_subdir(fd, part, where, create=create)
-        finally:
-            os.close(fd)
-        if sub is None:
-            return None
-        fd = sub
-    return fd
+    return walk_subdirs(fd, base, parts, create=create)
 
 
 def _link_at(base: str, parts: Sequence[str], leaf: str) -> tuple[str, str]:

@@ -15,7 +15,7 @@ import errno
 import fcntl
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from pps.errors import PPSError
 
@@ -93,6 +93,23 @@ def open_subdir(
                 os.fchmod(fd, mode)
             return fd
     raise UnsafePath(f"{where} keeps changing under the probe")  # pragma: no cover
+
+
+def walk_subdirs(fd: int, base: str, parts: Sequence[str], *, create: bool) -> int | None:
+    """From the open directory *fd* (the path *base*), a descriptor of ``base/parts...``, each
+    step through :func:`open_subdir` (never a link); ``None`` if one is missing and *create*
+    is false.  *fd* is always consumed (closed, or returned when *parts* is empty)."""
+    where = base
+    for part in parts:
+        where = os.path.join(where, part)
+        try:
+            sub = open_subdir(fd, part, where, create=create)
+        finally:
+            os.close(fd)
+        if sub is None:
+            return None
+        fd = sub
+    return fd
 
 
 def _check_name(name: str, where: str) -> None:

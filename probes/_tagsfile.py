@@ -34,6 +34,7 @@ from probes._safefs import (
     open_subdir,
     read_regular,
     replace_regular,
+    walk_subdirs,
 )
 
 LIST_SUFFIX = ".list"
@@ -133,17 +134,7 @@ def _vo_dir(info_dir: str, parts: tuple[str, ...], create: bool) -> int | None:
     fd = open_base(info_dir, create=create) if create else _open_existing_base(info_dir)
     if fd is None:
         return None
-    where = info_dir
-    for part in parts:
-        where = os.path.join(where, part)
-        try:
-            sub = open_subdir(fd, part, where, create=create)
-        finally:
-            os.close(fd)
-        if sub is None:
-            return None
-        fd = sub
-    return fd
+    return walk_subdirs(fd, info_dir, parts, create=create)
 
 
 def _open_existing_base(path: str) -> int | None:

@@ -14,16 +14,14 @@ Then :func:`check_infosys` compares, site by site, what a site says with what th
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distributor.infosys.bdii import DEFAULT_MAX_VALUES, DEFAULT_TIMEOUT, inventory_map, read_bdii
 from pps.errors import BadInput, ConfigError, PPSError
-from pps.glue import Entry, parse_ldif
+from pps.glue import parse_ldif
 from pps.names import PREVIEW_CAPABILITY, check_vo, parse_version_tag, release_tag_key
 from pps.publication import (
     Publication,
@@ -194,47 +192,6 @@ def read_published(
     if tag is not None:
         pub.keep_only(tag)
     return pub, errors
-
-
-# ---------------------------------------------------------------------------- bulletin
-def build_bulletin(
-    config: Config,
-    out: Path,
-    infosys_url: str | None = None,
-    *,
-    timeout: float | None = None,
-    max_values: int | None = None,
-    warn: Callable[[str], None] | None = None,
-    transport_factory: Callable[[Site], Transport] | None = None,
-) -> tuple[list[Path], dict[str, str]]:
-    """Collect what the sites publish and write the bulletin; returns (paths, site errors).
-
-    From the BDII *infosys_url* (None: ``[infosys] url``; ``""``: none) when there is one, else
-    from each site's GIP provider; the same reader sorts the entries into sites either way.
-    Entries skipped while reading are passed to *warn*."""
-    from bulletin import build_map, write_bulletin
-    from pps.repository import Repository
-
-    how = settings(config, infosys_url, timeout, max_values)
-    index = Repository(config.repository).load()
-    pub, errors = read_published(config, how, transport_factory=transport_factory)
-    for message in pub.warnings:
-        if warn is not None:
-            warn(message)
-    published: dict[str, list[Entry]] = {}
-    for site in config.sites:
-        if site.name in errors:
-            continue
-        found = pub.site(site.name)
-        published[site.name] = found.entries if found is not None else []
-    vmap = build_map(
-        index,
-        list(config.sites),
-        published=published,
-        errors=errors,
-        generated=_dt.datetime.now(_dt.timezone.utc),
-    )
-    return [Path(p) for p in write_bulletin(vmap, out)], errors
 
 
 # ------------------------------------------------------------------------------- check
