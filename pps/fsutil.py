@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +22,8 @@ if TYPE_CHECKING:
 def _replacing(path: str | os.PathLike[str], mode: int) -> Iterator[BinaryIO]:
     """A temporary file beside *path* that replaces it, fsync'd, when the block ends well;
     removed when it does not.  Each writer gets its own temporary name."""
+    import tempfile  # only a write needs it (a provider's or a reading probe's run never does)
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -51,6 +51,8 @@ def atomic_copy(
     src: str | os.PathLike[str], dst: str | os.PathLike[str], mode: int = 0o644
 ) -> None:
     """Copy *src* to *dst*, streaming, so that *dst* appears whole or not at all."""
+    import shutil  # only a copy needs it
+
     with _replacing(dst, mode) as out, open(src, "rb") as f:
         shutil.copyfileobj(f, out, 1 << 20)
 

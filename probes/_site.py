@@ -23,7 +23,6 @@ Then only the probe's own account can change what is there between a check and a
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import sys
 from pathlib import Path
@@ -152,6 +151,8 @@ def remove_tree(path: Path) -> None:
             func(name)
         except FileNotFoundError:
             pass
+
+    import shutil  # only a removal needs it (a GIP provider run never removes anything)
 
     if path.is_symlink() or not path.is_dir():
         try:
