@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pps import __version__
-from pps.errors import AlreadyExists, BadInput, NotFound, PPSError
+from pps.errors import AlreadyExists, BadInput, ConfigError, NotFound, PPSError
 from pps.text import printable
 
 if TYPE_CHECKING:
@@ -116,6 +116,18 @@ class CliContext:
 
             self._config = load_config(self.config_path)
         return self._config
+
+    def optional_config(self) -> Config | None:
+        """The configuration, or None when none was named and ./pps.toml does not exist (a
+        BDII, a job file can be read without an inventory)."""
+        if not self.explicit and not self.config_path.exists():
+            return None  # nothing to read: the inventory's code is not even imported
+        try:
+            return self.config
+        except ConfigError:
+            if self.explicit or self.config_path.exists():
+                raise
+            return None
 
     @property
     def repo(self) -> Repository:

@@ -23,10 +23,9 @@ from distributor.cli import (
     say,
     table,
 )
-from pps.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pps.inventory import Config
+    pass
 
 URL_HELP = (
     "The BDII to read, ldap://HOST:PORT (a BDII listens on 2170). "
@@ -47,19 +46,6 @@ def bdii_options(f: Callable[..., Any]) -> Callable[..., Any]:
         "Default: [infosys] timeout, else 30.",
     )(f)  # fmt: skip
     return click.option("--infosys", "infosys_url", metavar="URL", default=None, help=URL_HELP)(f)
-
-
-def optional_config(state: CliContext) -> Config | None:
-    """The configuration, or None when none was named and ./pps.toml does not exist (a BDII can
-    be read without an inventory)."""
-    if not state.explicit and not state.config_path.exists():
-        return None  # nothing to read: the inventory's code is not even imported
-    try:
-        return state.config
-    except ConfigError:
-        if state.explicit or state.config_path.exists():
-            raise
-        return None
 
 
 def warn_all(messages: list[str]) -> None:
@@ -110,7 +96,7 @@ def infosys_map(
     from distributor.infosys.collect import read_published, settings
     from pps.publication import safe_text
 
-    config = optional_config(state)
+    config = state.optional_config()
     how = settings(config, infosys_url, timeout, max_values)
     pub, errors = read_published(config, how, tag=tag, glue2=glue2 or not how.url)
     kinds = {s.name: s.kind for s in config.sites} if config is not None else {}

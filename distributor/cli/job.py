@@ -10,13 +10,12 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
 from distributor.cli import BadInputError, CliContext, cli, emit_json, pass_context, say, table
 from distributor.infosys.collect import read_published, settings
-from pps.errors import BadInput, ConfigError
+from pps.errors import BadInput
 from pps.fsutil import atomic_write
 from pps.glue import STATE_BROKEN
 from pps.names import version_tag
@@ -31,21 +30,10 @@ def _pair(text: str) -> tuple[str, str]:
     return component, version
 
 
-def _optional_config(state: CliContext) -> Any:
-    if not state.explicit and not state.config_path.exists():
-        return None
-    try:
-        return state.config
-    except ConfigError:
-        if state.explicit or state.config_path.exists():
-            raise
-        return None
-
-
 def release_warnings(state: CliContext, previews: list[tuple[str, str]]) -> list[str]:
     """What the repository index says against the job's previews (NotFound for an unknown
     one); nothing without a configuration."""
-    config = _optional_config(state)
+    config = state.optional_config()
     if config is None:
         return []
     index = state.repo.load()
@@ -66,7 +54,7 @@ def live_warnings(
 ) -> list[str]:
     """Where the information system says the previews' tags are live for *vo*."""
 
-    config = _optional_config(state)
+    config = state.optional_config()
     how = settings(config, infosys_url, None, None)
     if not how.url and config is None:
         return [

@@ -16,22 +16,11 @@ import click
 from distributor.cli import BadInputError, CliContext, cli, emit_json, pass_context, say, table
 from distributor.infosys.bdii import BdiiReader
 from distributor.infosys.collect import collect_site_ldif, settings
-from pps.errors import BadInput, ConfigError
+from pps.errors import BadInput
 from pps.glue import parse_ldif
 from pps.publication import GLUE2_BASE, GLUE13_BASE, OTHER_INFO, PPS_SITE_KEY, dn_site
 
 MAX_JOB_BYTES = 1 << 20
-
-
-def _optional_config(state: CliContext) -> Any:
-    if not state.explicit and not state.config_path.exists():
-        return None
-    try:
-        return state.config
-    except ConfigError:
-        if state.explicit or state.config_path.exists():
-            raise
-        return None
 
 
 def bdii_entries(
@@ -148,7 +137,7 @@ def match(
         raise BadInputError(f"{job_file} is not UTF-8 text") from None
     lang = lang or engine.detect_lang(text, job_file.name)
     job = engine.parse_job(text, lang, str(job_file))
-    config = _optional_config(state)
+    config = state.optional_config()
     how = settings(config, infosys_url, timeout, None)
     if how.url:
         by_site, warnings = bdii_entries(
