@@ -57,6 +57,10 @@ def xrsl_string(value: object, what: str = "value") -> str:
     "say ""hi"" (now)"
     """
     text = check_text(value, what)
+    if "(*" in text:
+        # ARC's parser opens a comment at "(*" even inside a quoted string, and no quoting
+        # keeps it: the job would be refused, or mean something else
+        raise BadInput(f"{what} {text!r} holds '(*', which xRSL reads as a comment: not allowed")
     return '"' + text.replace('"', '""') + '"'
 
 

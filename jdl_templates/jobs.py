@@ -256,6 +256,10 @@ def render_job(
         if capability:
             reqs.append(condor_requirement(PREVIEW_CAPABILITY))
     else:
+        if lang == "xrsl":
+            for a in [executable, *args]:
+                # named here (the template's filter only knows it is a value)
+                xrsl_string(a, "argument" if a is not executable else "executable")
         reqs = []
     context: dict[str, Any] = {
         "vo": vo,

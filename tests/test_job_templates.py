@@ -420,6 +420,15 @@ def test_xrsl_hostile_vo_executable_and_arguments(exe: str, args: list[str], vo:
     assert job["satisfied"] == [True, False]
 
 
+@pytest.mark.parametrize("value", ["(*", "a(*b", "x (* y *)"])
+def test_an_xrsl_value_holding_a_comment_opener_is_refused_in_one_line(value: str) -> None:
+    """ARC's parser opens a comment at "(*" even inside a quoted string (found by the property
+    above: the executable "/(*" made a job ARC refuses)."""
+    for exe, args in (("/" + value, []), ("/bin/echo", [value])):
+        with pytest.raises(BadInput, match=r"^(argument|executable) .*'\(\*'.* comment"):
+            render_job("xrsl", vo="dteam", previews=PV, executable=exe, arguments=args)
+
+
 requirement_text = st.lists(
     st.sampled_from(["true", "false", " ", "(", ")", "||", "&&", ";", "]", "[", '"', "=", "!",
                      "Requirements", "other.X", "1", "#", "$(x)", "\n"]),
