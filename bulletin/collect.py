@@ -295,18 +295,26 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def short_time(text: str) -> str:
-    """An ISO 8601 time for people (``2010-06-01 12:00 UTC``); other text as it is."""
-    raw = text.strip()
-    if raw.endswith(("Z", "z")):
-        raw = raw[:-1] + "+00:00"
+@functools.lru_cache(maxsize=4096)
+def parse_utc(text: str) -> datetime | None:
+    """An ISO 8601 time as UTC (None when it is none); cached: a build parses the same few
+    times (the read's, the outcomes') once per cell otherwise."""
+    text = text.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
     try:
-        moment = datetime.fromisoformat(raw)
+        moment = datetime.fromisoformat(text)
     except ValueError:
-        return text
+        return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(timezone.utc)
+
+
+def short_time(text: str) -> str:
+    """An ISO 8601 time for people (``2010-06-01 12:00 UTC``); other text as it is."""
+    moment = parse_utc(text)
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else text
 
 
 def is_web_url(url: object) -> bool:

@@ -65,6 +65,7 @@ from bulletin.collect import (
     VersionMap,
     is_web_url,
     iso_utc,
+    parse_utc,
 )
 from pps.errors import BadInput
 from pps.fsutil import fsync_dir
@@ -143,22 +144,6 @@ def site_page(name: str) -> str:
     return f"s/{slug(name)}.html"
 
 
-@functools.lru_cache(maxsize=4096)
-def _parse(text: str) -> datetime | None:
-    """An ISO 8601 time as UTC (None when it is none); cached: a build parses the same few
-    times (the read's, the outcomes') once per cell otherwise."""
-    text = text.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
 def duration(seconds: float) -> str:
     """A span for people: ``45 min``, ``3.5 h``, ``2.1 days``."""
     if seconds < 3600:
@@ -170,7 +155,7 @@ def duration(seconds: float) -> str:
 
 def _since(start: str, end: str) -> str:
     """From *start* to *end* in words ("" when either is unknown)."""
-    a, b = _parse(start) if start else None, _parse(end) if end else None
+    a, b = parse_utc(start) if start else None, parse_utc(end) if end else None
     if a is None or b is None:
         return ""
     if b < a:
@@ -180,7 +165,7 @@ def _since(start: str, end: str) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _short_time(iso: str) -> str:
-    moment = _parse(iso) if iso else None
+    moment = parse_utc(iso) if iso else None
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
@@ -283,7 +268,7 @@ class _Row:
         self.targets = len(v.targets)
         self.to_first = _since(rec.verified, rec.first_live) if rec and rec.verified else ""
         self.to_all = _since(rec.verified, rec.all_live) if rec and rec.verified else ""
-        created = _parse(v.created) if v.created else None
+        created = parse_utc(v.created) if v.created else None
         self.age = duration((generated - created).total_seconds()) if created else "unknown"
         self.page = version_page(v)
 
@@ -293,7 +278,7 @@ def _chart(v: VersionInfo, generated: datetime) -> dict[str, Any] | None:
     rec = v.record
     if rec is None or not rec.live_over_time:
         return None
-    points = [(_parse(p.at), p.live) for p in rec.live_over_time]
+    points = [(parse_utc(p.at), p.live) for p in rec.live_over_time]
     pts = [(t, n) for t, n in points if t is not None]
     if not pts:
         return None
@@ -498,7 +483,7 @@ def schema_text() -> str:
 
 def _entry_updated(version: VersionInfo, fallback: datetime) -> str:
     """RFC 3339 time of a feed entry: the release's creation time when it is one."""
-    moment = _parse(version.created) if version.created.strip() else None
+    moment = parse_utc(version.created) if version.created.strip() else None
     return iso_utc(moment if moment is not None else fallback)
 
 
@@ -536,7 +521,7 @@ def _feed_entries(vmap: VersionMap) -> list[dict[str, Any]]:
             if m.kind == "unverified":
                 continue  # the new-version entry says it
             seen_states.add(m.state)
-            at = _parse(m.at)
+            at = parse_utc(m.at)
             title = _MOVE_TITLES.get(m.kind, m.kind)
             if m.kind == "close":
                 title = f"closed: {m.state.removeprefix('closed-')}"
